@@ -1,0 +1,5 @@
+/**
+ * @dripline/adapter-postgres — not implemented yet; see README.md for what this package will hold.
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,225 @@
+/**
+ * `simulate`: a dry run of a plan. It runs the real runtime on the in-memory store, queue
+ * and a fake transport, with a virtual clock that jumps from one due action or event to
+ * the next, and returns the timeline and a summary.
+ */
+import { DriplineError } from '../errors.js';
+import { compilePlan } from '../plan/compile.js';
+import { parseDuration, addDuration } from '../schedule/index.js';
+import type { Enrollment, PlanEvent } from '../machine/types.js';
+import { createMemoryStore } from '../memory/memory-store.js';
+import { createMemoryQueue } from '../memory/memory-queue.js';
+import { createFakeTransport, type FakeTransportOptions } from '../memory/fake-transport.js';
+import { createVirtualClock } from '../memory/virtual-clock.js';
+import type { OutboundRecord } from '../ports/campaign-store.js';
+import type { AudienceContact } from '../ports/contact-source.js';
+import { createRuntime, type TimelineEntry } from './runtime.js';
+
+/** An event to inject at a fixed time. */
+export interface SimulatedEvent {
+  contactId: string;
+  /** `opened`, `clicked`, `replied`, `unsubscribed`, a custom name... */
+  type: string;
+  /** When it happens: epoch ms, ISO instant, or an ISO duration after the simulation start. */
+  at: number | string;
+  /** Provider event id; default derived from the other fields. */
+  id?: string;
+}
+
+/** A message the simulated recipient reacts to. */
+export interface SimulatedMessage {
+  key: string;
+  contactId: string;
+  nodeId: string;
+  channel: string;
+  sentAt: number;
+}
+
+/** Options of {@link simulate}. */
+export interface SimulateOptions {
+  /** The audience, or a number of generated contacts (`contact-1`... in the plan's zone). */
+  contacts: readonly AudienceContact[] | number;
+  /** When the campaign starts: epoch ms, ISO instant or Date. */
+  start: number | string | Date;
+  /** When to stop: an instant, or an ISO duration after `start` (e.g. `"P30D"`). */
+  until: number | string | Date;
+  /** Events at fixed times. */
+  events?: readonly SimulatedEvent[];
+  /**
+   * How recipients react to each message: return events with a delay (ms or ISO duration)
+   * after the send. Must be deterministic (derive choices from the key, not `Math.random`).
+   */
+  respond?: (message: SimulatedMessage) => ReadonlyArray<{ type: string; after: number | string }> | undefined | void;
+  /** Makes the fake transport fail (see `createFakeTransport`). */
+  fail?: FakeTransportOptions['fail'];
+  /** Called every `progressEvery` steps and at the end. */
+  onProgress?: (progress: { now: number; steps: number; sent: number }) => void;
+  progressEvery?: number;
+  /** Keep the full timeline (default true); set false for very large runs. */
+  keepTimeline?: boolean;
+}
+
+/** Counts of a simulation. */
+export interface SimulationSummary {
+  contacts: number;
+  /** Messages sent, per node id. */
+  sentByNode: Record<string, number>;
+  /** Transitions taken, keyed `"from → to"` (`"(start) → x"` for enrolments). */
+  transitions: Record<string, number>;
+  /** Enrollments by final status (`active` means still waiting when the run ended). */
+  byStatus: Record<string, number>;
+  /** Sends whose time quiet hours moved. */
+  movedByQuietHours: number;
+  /** Events delivered to enrollments, per type. */
+  events: Record<string, number>;
+  /** Events that were replayed on entering a node (they had arrived early). */
+  replayed: number;
+  failedSends: number;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** What {@link simulate} returns. */
+export interface SimulationResult {
+  timeline: TimelineEntry[];
+  summary: SimulationSummary;
+  messages: OutboundRecord[];
+  enrollments: Enrollment[];
+}
+
+function instant(v: number | string | Date, what: string, from?: number, zone = 'UTC'): number {
+  if (typeof v === 'number') return v;
+  if (v instanceof Date) return v.getTime();
+  if (from !== undefined && /^P/.test(v)) return addDuration(from, parseDuration(v), zone);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new DriplineError('INVALID_INPUT', `${what} ${JSON.stringify(v)} is not an instant or an ISO duration`, { details: { [what]: v } });
+  return t;
+}
+
+/**
+ * Runs `plan` for `contacts` from `start` to `until` on in-memory adapters with a virtual
+ * clock, and returns who got what, when, and why they moved.
+ *
+ * @example
+ * ```ts
+ * const { summary, timeline } = await simulate(planJson, {
+ *   contacts: 100,
+ *   start: '2026-03-02T16:00:00Z',
+ *   until: 'P14D',
+ *   respond: (m) => (m.nodeId === 'email_intro' ? [{ type: 'opened', after: 'PT2H' }] : []),
+ * });
+ * ```
+ */
+export async function simulate(plan: unknown, options: SimulateOptions): Promise<SimulationResult> {
+  const compiled = compilePlan(plan);
+  const startAt = instant(options.start, 'start');
+  const until = instant(options.until, 'until', startAt, compiled.timezone);
+  const tenantId = 'simulation';
+  const campaignId = 'simulation';
+  const clock = createVirtualClock(startAt);
+  const store = createMemoryStore();
+  const queue = createMemoryQueue();
+  const transport = createFakeTransport(options.fail ? { fail: options.fail } : {});
+  const keep = options.keepTimeline ?? true;
+  const timeline: TimelineEntry[] = [];
+  const eventQueue = createMemoryQueue();
+  const pendingEvents = new Map<string, { enrollmentId: string; event: PlanEvent }>();
+  const summary: SimulationSummary = {
+    contacts: 0,
+    sentByNode: {},
+    transitions: {},
+    byStatus: {},
+    movedByQuietHours: 0,
+    events: {},
+    replayed: 0,
+    failedSends: 0,
+    startedAt: startAt,
+    endedAt: startAt,
+  };
+  const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
+  const addEvent = async (enrollmentId: string, event: PlanEvent) => {
+    pendingEvents.set(event.id!, { enrollmentId, event });
+    await eventQueue.enqueue([{ key: event.id!, tenantId, runAt: event.at }]);
+  };
+  const reactions: Array<Promise<void>> = [];
+
+  const runtime = createRuntime({
+    store,
+    queue,
+    transport,
+    clock,
+    tenantId,
+    onTimeline(entry) {
+      if (keep) timeline.push(entry);
+      switch (entry.kind) {
+        case 'transition':
+          bump(summary.transitions, `${entry.record.from ?? '(start)'} → ${entry.record.to}`);
+          if (entry.record.cause.replayed) summary.replayed += 1;
+          break;
+        case 'scheduled':
+          if (entry.requestedAt !== undefined) summary.movedByQuietHours += 1;
+          break;
+        case 'sent': {
+          bump(summary.sentByNode, entry.nodeId);
+          const reacts = options.respond?.({ key: entry.key, contactId: entry.contactId, nodeId: entry.nodeId, channel: entry.channel, sentAt: entry.at });
+          for (const r of reacts ?? []) {
+            const at = typeof r.after === 'number' ? entry.at + r.after : addDuration(entry.at, parseDuration(r.after), 'UTC');
+            reactions.push(addEvent(entry.enrollmentId, { id: `${entry.key}:${r.type}`, type: r.type, at, messageKey: entry.key }));
+          }
+          break;
+        }
+        case 'send-failed':
+          summary.failedSends += 1;
+          break;
+        case 'event':
+          if (entry.note !== 'duplicate-event') bump(summary.events, entry.event.type);
+          break;
+        case 'ended':
+          break;
+      }
+    },
+  });
+
+  await runtime.createCampaign({ id: campaignId, plan: compiled.plan });
+  const contacts: readonly AudienceContact[] =
+    typeof options.contacts === 'number'
+      ? Array.from({ length: options.contacts }, (_, i) => ({
+          id: `contact-${i + 1}`,
+          address: { email: `contact-${i + 1}@example.test`, phone: `+1555${String(i + 1).padStart(7, '0')}` },
+        }))
+      : options.contacts;
+  summary.contacts = contacts.length;
+  for (let i = 0; i < contacts.length; i += 1000) await runtime.enroll(campaignId, contacts.slice(i, i + 1000));
+  for (const ev of options.events ?? []) {
+    const at = instant(ev.at, 'event time', startAt, compiled.timezone);
+    await addEvent(`${campaignId}:${ev.contactId}`, { id: ev.id ?? `sim:${ev.contactId}:${ev.type}:${at}`, type: ev.type, at });
+  }
+
+  let steps = 0;
+  const every = options.progressEvery ?? 10_000;
+  for (;;) {
+    const nextAction = queue.nextRunAt();
+    const nextEvent = eventQueue.nextRunAt();
+    const next = nextAction === null ? nextEvent : nextEvent === null ? nextAction : Math.min(nextAction, nextEvent);
+    if (next === null || next > until) break;
+    if (next > clock.now()) clock.advanceTo(next);
+    const now = clock.now();
+    for (const item of eventQueue.takeDue(now, Number.MAX_SAFE_INTEGER)) {
+      const ev = pendingEvents.get(item.key)!;
+      pendingEvents.delete(item.key);
+      await runtime.ingestEvent(ev);
+      if (++steps % every === 0) options.onProgress?.({ now, steps, sent: transport.sent.length });
+    }
+    for (const item of queue.takeDue(now, Number.MAX_SAFE_INTEGER)) {
+      await runtime.processAction(item.key);
+      if (++steps % every === 0) options.onProgress?.({ now, steps, sent: transport.sent.length });
+    }
+    await Promise.all(reactions.splice(0));
+  }
+  summary.endedAt = Math.max(clock.now(), until);
+  options.onProgress?.({ now: clock.now(), steps, sent: transport.sent.length });
+
+  const dump = store.dump(tenantId);
+  for (const e of dump.enrollments) bump(summary.byStatus, e.enrollment.status);
+  return { timeline, summary, messages: dump.outbox, enrollments: dump.enrollments.map((e) => e.enrollment) };
+}

@@ -1,0 +1,4 @@
+export * from './schema.js';
+export * from './validate.js';
+export * from './compile.js';
+export * from './template.js';
