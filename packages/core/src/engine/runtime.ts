@@ -204,11 +204,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const action = await tx.claimAction(key, { now, owner, leaseMs });
       if (!action) return null;
       const rec = await tx.getEnrollment(action.enrollmentId);
-      const campaign = rec && (await tx.getCampaign(rec.campaignId));
-      if (!rec || !campaign || campaign.status !== 'active') {
-        // Paused campaigns keep their actions; this wake-up is simply dropped (resume re-enqueues).
-        if (campaign && campaign.status !== 'paused' && !(await tx.finishAction(key, owner, now, 'canceled'))) throw fenced(key);
-        if (campaign?.status === 'paused') await tx.finishAction(key, owner, now, 'pending');
+      if (!rec) {
+        if (!(await tx.finishAction(key, owner, now, 'canceled', { lastError: 'enrollment not found' }))) throw fenced(key);
         return null;
       }
       const { plan } = await planOf(tx, rec.campaignId);

@@ -3,6 +3,8 @@
  * tests, the simulator and the quickstart. Transactions run one at a time and roll back
  * through an undo log when they throw; records are copied in and out, as a database would.
  */
+import { DriplineError } from '../errors.js';
+import type { Channel } from '../plan/schema.js';
 import type {
   ActionRecord,
   CampaignRecord,
@@ -12,23 +14,31 @@ import type {
   EnrollmentRecord,
   MessageEventRecord,
   OutboundRecord,
+  PlanVersionRecord,
   StoreTransaction,
+  SuppressionRecord,
   TransitionAuditRecord,
 } from '../ports/campaign-store.js';
 
 interface TenantData {
   campaigns: Map<string, CampaignRecord>;
+  planVersions: Map<string, PlanVersionRecord>;
   enrollments: Map<string, EnrollmentRecord>;
   /** `${campaignId}\u0000${contactId}` → enrollment id (the unique constraint). */
   enrollmentByContact: Map<string, string>;
   actions: Map<string, ActionRecord>;
   outbox: Map<string, OutboundRecord>;
+  outboxByProviderId: Map<string, string>;
   events: Map<string, MessageEventRecord>;
   transitions: TransitionAuditRecord[];
   analytics: Map<string, Record<string, number>>;
+  suppressions: Map<string, SuppressionRecord>;
 }
 
 const copy = <T>(v: T): T => structuredClone(v);
+const isDue = (a: ActionRecord, now: number) =>
+  (a.status === 'pending' && a.runAt <= now) || (a.status === 'running' && (a.leaseExpiresAt ?? 0) <= now);
+const suppressionKey = (address: string, channel: Channel | null) => `${channel ?? '*'}\u0000${address}`;
 
 /** The in-memory store, with read helpers for tests and the simulator. */
 export interface MemoryStore extends CampaignStore {
@@ -40,6 +50,7 @@ export interface MemoryStore extends CampaignStore {
     outbox: OutboundRecord[];
     events: MessageEventRecord[];
     transitions: TransitionAuditRecord[];
+    suppressions: SuppressionRecord[];
   };
   /** The earliest `runAt` of a pending action (or lease expiry of a running one), if any. */
   nextDueAt(tenantId: string): number | null;
@@ -63,13 +74,16 @@ export function createMemoryStore(): MemoryStore {
     if (!d) {
       d = {
         campaigns: new Map(),
+        planVersions: new Map(),
         enrollments: new Map(),
         enrollmentByContact: new Map(),
         actions: new Map(),
         outbox: new Map(),
+        outboxByProviderId: new Map(),
         events: new Map(),
         transitions: [],
         analytics: new Map(),
+        suppressions: new Map(),
       };
       tenants.set(tenantId, d);
     }
@@ -84,10 +98,33 @@ export function createMemoryStore(): MemoryStore {
       m.set(k, v);
       undo.push(() => (had ? m.set(k, old as V) : m.delete(k)));
     };
+    const deleteIn = <K, V>(m: Map<K, V>, k: K) => {
+      if (!m.has(k)) return;
+      const old = m.get(k) as V;
+      m.delete(k);
+      undo.push(() => m.set(k, old));
+    };
+    const campaignActive = (campaignId: string) => d.campaigns.get(campaignId)?.status === 'active';
+    const claim = (a: ActionRecord, now: number, owner: string, leaseMs: number): ActionRecord => {
+      const claimed: ActionRecord = { ...a, status: 'running', leaseOwner: owner, leaseExpiresAt: now + leaseMs, attempts: a.attempts + 1 };
+      setIn(d.actions, a.key, claimed);
+      return copy(claimed);
+    };
+    const page = <T>(rows: Iterable<T>, key: (r: T) => string, after: string | undefined, limit: number, keep: (r: T) => boolean): T[] => {
+      const out = [...rows].filter((r) => (after === undefined || key(r) > after) && keep(r));
+      out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+      return out.slice(0, limit).map(copy);
+    };
+    const countBy = <T>(rows: Iterable<T>, keep: (r: T) => boolean, by: (r: T) => string) => {
+      const out: Record<string, number> = {};
+      for (const r of rows) if (keep(r)) out[by(r)] = (out[by(r)] ?? 0) + 1;
+      return out;
+    };
+
     return {
       tenantId,
       async insertCampaign(c) {
-        if (d.campaigns.has(c.id)) throw new Error(`campaign "${c.id}" already exists`);
+        if (d.campaigns.has(c.id)) throw new DriplineError('CONFLICT', `campaign "${c.id}" already exists`, { details: { campaignId: c.id } });
         setIn(d.campaigns, c.id, copy({ ...c, tenantId }));
       },
       async getCampaign(id) {
@@ -97,8 +134,20 @@ export function createMemoryStore(): MemoryStore {
       async updateCampaign(id, patch, expectStatus?: readonly CampaignStatus[]) {
         const c = d.campaigns.get(id);
         if (!c || (expectStatus && !expectStatus.includes(c.status))) return false;
-        setIn(d.campaigns, id, copy({ ...c, ...patch }));
+        setIn(d.campaigns, id, copy({ ...c, ...patch, tenantId, id }));
         return true;
+      },
+      async listCampaigns(status) {
+        return [...d.campaigns.values()].filter((c) => !status || status.includes(c.status)).map(copy);
+      },
+      async insertPlanVersion(r) {
+        const k = `${r.campaignId}\u0000${r.version}`;
+        if (d.planVersions.has(k)) throw new DriplineError('CONFLICT', `plan version ${r.version} of campaign "${r.campaignId}" already exists`);
+        setIn(d.planVersions, k, copy({ ...r, tenantId }));
+      },
+      async getPlanVersion(campaignId, version) {
+        const r = d.planVersions.get(`${campaignId}\u0000${version}`);
+        return r ? copy(r) : null;
       },
       async insertEnrollments(records) {
         const inserted: string[] = [];
@@ -121,6 +170,12 @@ export function createMemoryStore(): MemoryStore {
         setIn(d.enrollments, record.enrollment.id, copy({ ...record, tenantId, rowVersion: expected + 1 }));
         return true;
       },
+      async listEnrollments(campaignId, { after, limit, status }) {
+        return page(d.enrollments.values(), (r) => r.enrollment.id, after, limit, (r) => r.campaignId === campaignId && (!status || status.includes(r.enrollment.status)));
+      },
+      async countEnrollments(campaignId) {
+        return countBy(d.enrollments.values(), (r) => r.campaignId === campaignId, (r) => r.enrollment.status);
+      },
       async insertActions(actions) {
         for (const a of actions) if (!d.actions.has(a.key)) setIn(d.actions, a.key, copy({ ...a, tenantId }));
       },
@@ -134,24 +189,37 @@ export function createMemoryStore(): MemoryStore {
         const a = d.actions.get(key);
         return a ? copy(a) : null;
       },
-      async claimDueActions({ now, limit, owner, leaseMs }: ClaimOptions) {
+      async listActions(campaignId, { after, limit, status, enrollmentId }) {
+        return page(
+          d.actions.values(),
+          (a) => a.key,
+          after,
+          limit,
+          (a) => a.campaignId === campaignId && (!status || status.includes(a.status)) && (!enrollmentId || a.enrollmentId === enrollmentId),
+        );
+      },
+      async countActions(campaignId) {
+        return countBy(d.actions.values(), (a) => a.campaignId === campaignId, (a) => a.status);
+      },
+      async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }: ClaimOptions) {
         const due: ActionRecord[] = [];
-        for (const a of d.actions.values()) {
-          if ((a.status === 'pending' && a.runAt <= now) || (a.status === 'running' && (a.leaseExpiresAt ?? 0) <= now)) due.push(a);
-        }
+        for (const a of d.actions.values()) if (isDue(a, now) && campaignActive(a.campaignId)) due.push(a);
         due.sort((a, b) => a.runAt - b.runAt || (a.key < b.key ? -1 : 1));
-        return due.slice(0, limit).map((a) => {
-          const claimed: ActionRecord = { ...a, status: 'running', leaseOwner: owner, leaseExpiresAt: now + leaseMs, attempts: a.attempts + 1 };
-          setIn(d.actions, a.key, claimed);
-          return copy(claimed);
-        });
+        const perCampaign = new Map<string, number>();
+        const out: ActionRecord[] = [];
+        for (const a of due) {
+          if (out.length >= limit) break;
+          const n = perCampaign.get(a.campaignId) ?? 0;
+          if (perCampaignLimit !== undefined && n >= perCampaignLimit) continue;
+          perCampaign.set(a.campaignId, n + 1);
+          out.push(claim(a, now, owner, leaseMs));
+        }
+        return out;
       },
       async claimAction(key, { now, owner, leaseMs }) {
         const a = d.actions.get(key);
-        if (!a || !((a.status === 'pending' && a.runAt <= now) || (a.status === 'running' && (a.leaseExpiresAt ?? 0) <= now))) return null;
-        const claimed: ActionRecord = { ...a, status: 'running', leaseOwner: owner, leaseExpiresAt: now + leaseMs, attempts: a.attempts + 1 };
-        setIn(d.actions, key, claimed);
-        return copy(claimed);
+        if (!a || !isDue(a, now) || !campaignActive(a.campaignId)) return null;
+        return claim(a, now, owner, leaseMs);
       },
       async finishAction(key, owner, now, status, patch = {}) {
         const a = d.actions.get(key);
@@ -169,15 +237,31 @@ export function createMemoryStore(): MemoryStore {
       async insertOutbound(m) {
         if (d.outbox.has(m.key)) return false;
         setIn(d.outbox, m.key, copy({ ...m, tenantId }));
+        if (m.providerMessageId) setIn(d.outboxByProviderId, m.providerMessageId, m.key);
         return true;
       },
       async updateOutbound(key, patch) {
         const m = d.outbox.get(key);
-        if (m) setIn(d.outbox, key, { ...m, ...patch });
+        if (!m) return;
+        setIn(d.outbox, key, { ...m, ...patch });
+        if (patch.providerMessageId) setIn(d.outboxByProviderId, patch.providerMessageId, key);
       },
       async getOutbound(key) {
         const m = d.outbox.get(key);
         return m ? copy(m) : null;
+      },
+      async findOutboundByProviderId(id) {
+        const key = d.outboxByProviderId.get(id);
+        const m = key === undefined ? undefined : d.outbox.get(key);
+        return m ? copy(m) : null;
+      },
+      async listOutbound(campaignId, { after, limit }) {
+        return page(d.outbox.values(), (m) => m.key, after, limit, (m) => m.campaignId === campaignId);
+      },
+      async listRecentOutboundTimes(to, since) {
+        const out: number[] = [];
+        for (const m of d.outbox.values()) if (m.to === to && m.createdAt >= since && m.status !== 'failed' && m.status !== 'undelivered') out.push(m.createdAt);
+        return out.sort((a, b) => a - b);
       },
       async appendTransitions(records) {
         const n = d.transitions.length;
@@ -189,14 +273,33 @@ export function createMemoryStore(): MemoryStore {
         setIn(d.events, ev.providerEventId, copy({ ...ev, tenantId }));
         return true;
       },
+      async listOrphanEvents(providerMessageId) {
+        return [...d.events.values()].filter((e) => e.messageKey === null && e.providerMessageId === providerMessageId).sort((a, b) => a.at - b.at).map(copy);
+      },
+      async attachEvent(providerEventId, messageKey) {
+        const e = d.events.get(providerEventId);
+        if (e) setIn(d.events, providerEventId, { ...e, messageKey });
+      },
       async incrementAnalytics(campaignId, deltas) {
-        const cur = d.analytics.get(campaignId) ?? {};
-        const next = { ...cur };
+        const next = { ...(d.analytics.get(campaignId) ?? {}) };
         for (const [k, v] of Object.entries(deltas)) next[k] = (next[k] ?? 0) + v;
         setIn(d.analytics, campaignId, next);
       },
       async getAnalytics(campaignId) {
         return { ...(d.analytics.get(campaignId) ?? {}) };
+      },
+      async suppress(r) {
+        setIn(d.suppressions, suppressionKey(r.address, r.channel), copy({ ...r, tenantId }));
+      },
+      async unsuppress(address, channel) {
+        const k = suppressionKey(address, channel);
+        const had = d.suppressions.has(k);
+        deleteIn(d.suppressions, k);
+        return had;
+      },
+      async getSuppression(address, channel) {
+        const r = d.suppressions.get(suppressionKey(address, channel)) ?? d.suppressions.get(suppressionKey(address, null));
+        return r ? copy(r) : null;
       },
     };
   }
@@ -225,6 +328,7 @@ export function createMemoryStore(): MemoryStore {
         outbox: [...d.outbox.values()],
         events: [...d.events.values()],
         transitions: d.transitions,
+        suppressions: [...d.suppressions.values()],
       });
     },
     nextDueAt(tenantId) {

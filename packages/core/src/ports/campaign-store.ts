@@ -87,6 +87,31 @@ export interface MessageEventRecord {
   receivedAt: number;
 }
 
+/** A suppressed address: no message goes to it on that channel (or any, when `channel` is null). */
+export interface SuppressionRecord {
+  tenantId: string;
+  address: string;
+  /** `null` suppresses the address on every channel. */
+  channel: Channel | null;
+  reason: string;
+  at: number;
+}
+
+/** A stored version of a campaign's plan. */
+export interface PlanVersionRecord {
+  tenantId: string;
+  campaignId: string;
+  version: number;
+  plan: Plan;
+  createdAt: number;
+}
+
+/** Paging through rows in key order: rows after `after`, at most `limit`. */
+export interface PageOptions {
+  after?: string;
+  limit: number;
+}
+
 /** An audit row (`campaign_transitions`). */
 export interface TransitionAuditRecord extends TransitionRecord {
   tenantId: string;
@@ -102,6 +127,11 @@ export interface ClaimOptions {
   owner: string;
   /** Lease length in ms; past it another worker may take the action over. */
   leaseMs: number;
+  /**
+   * Fair share: at most this many actions of any one campaign in one claim, so one big
+   * campaign cannot starve the others. Default: no per-campaign limit.
+   */
+  perCampaignLimit?: number;
 }
 
 /**
@@ -125,14 +155,15 @@ export interface StoreTransaction {
   cancelActions(keys: readonly string[]): Promise<void>;
   getAction(key: string): Promise<ActionRecord | null>;
   /**
-   * Claims due actions: `pending` with `runAt <= now`, or `running` with an expired lease.
-   * Sets `running`, the owner and the lease, and increments `attempts`.
+   * Claims due actions of `active` campaigns: `pending` with `runAt <= now`, or `running`
+   * with an expired lease, earliest first. Sets `running`, the owner and the lease, and
+   * increments `attempts`. Actions of paused (or otherwise inactive) campaigns stay put.
    */
   claimDueActions(options: ClaimOptions): Promise<ActionRecord[]>;
   /**
-   * Claims one action by key, as a queue wake-up does: only if it is `pending` and due, or
-   * `running` with an expired lease. Returns `null` otherwise (already done, canceled, not yet
-   * due, or held by a live lease).
+   * Claims one action by key, as a queue wake-up does: only if its campaign is `active` and
+   * it is `pending` and due, or `running` with an expired lease. Returns `null` otherwise
+   * (already done, canceled, not yet due, held by a live lease, campaign not active).
    */
   claimAction(key: string, options: Omit<ClaimOptions, 'limit'>): Promise<ActionRecord | null>;
   /**
@@ -149,6 +180,39 @@ export interface StoreTransaction {
   insertEvent(event: MessageEventRecord): Promise<boolean>;
   incrementAnalytics(campaignId: string, deltas: Readonly<Record<string, number>>): Promise<void>;
   getAnalytics(campaignId: string): Promise<Record<string, number>>;
+
+  /** Campaigns of the tenant, optionally only those in `status`. */
+  listCampaigns(status?: readonly CampaignStatus[]): Promise<CampaignRecord[]>;
+  /** Stores a plan version; an existing (campaign, version) is an error. */
+  insertPlanVersion(record: PlanVersionRecord): Promise<void>;
+  getPlanVersion(campaignId: string, version: number): Promise<PlanVersionRecord | null>;
+  /** Enrollments of a campaign in enrollment-id order, optionally filtered by status. */
+  listEnrollments(campaignId: string, page: PageOptions & { status?: readonly string[] }): Promise<EnrollmentRecord[]>;
+  /** Counts enrollments of a campaign by status (`active`, `completed`, ...). */
+  countEnrollments(campaignId: string): Promise<Record<string, number>>;
+  /** Actions of a campaign in key order, optionally filtered by status and enrollment. */
+  listActions(campaignId: string, page: PageOptions & { status?: readonly ActionStatus[]; enrollmentId?: string }): Promise<ActionRecord[]>;
+  /** Counts actions of a campaign by status. */
+  countActions(campaignId: string): Promise<Record<string, number>>;
+  /** The outbox row of a provider message id, if any. */
+  findOutboundByProviderId(providerMessageId: string): Promise<OutboundRecord | null>;
+  /** Outbox rows of a campaign in key order. */
+  listOutbound(campaignId: string, page: PageOptions): Promise<OutboundRecord[]>;
+  /**
+   * Creation times of the messages to `to` (any campaign of the tenant) created at or after
+   * `since`, ascending; failed and undelivered ones excluded. Feeds frequency caps.
+   */
+  listRecentOutboundTimes(to: string, since: number): Promise<number[]>;
+  /** Events received for a provider message id before its message was known (`messageKey` null). */
+  listOrphanEvents(providerMessageId: string): Promise<MessageEventRecord[]>;
+  /** Sets the message an event belongs to. */
+  attachEvent(providerEventId: string, messageKey: string): Promise<void>;
+  /** Adds or replaces a suppression. */
+  suppress(record: SuppressionRecord): Promise<void>;
+  /** Lifts a suppression (e.g. START after STOP). Returns whether there was one. */
+  unsuppress(address: string, channel: Channel | null): Promise<boolean>;
+  /** The suppression that applies to `address` on `channel` (its own or an all-channel one). */
+  getSuppression(address: string, channel: Channel): Promise<SuppressionRecord | null>;
 }
 
 /** The transactional source of truth. */
