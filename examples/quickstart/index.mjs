@@ -173,6 +173,9 @@ function describe(entries, zone) {
       case 'send-failed':
         line(e.at, e.nodeId, `send failed (${e.errorKind}): ${e.reason}`);
         break;
+      case 'deferred':
+        line(e.at, node, `send deferred to ${hhmm(e.until, zone)} local: ${e.reason}`);
+        break;
       case 'event':
         if (e.note === 'event-recorded') line(e.at, node, `${e.event.type} arrived early: recorded, nothing moves yet`);
         else if (e.note === 'late-event') line(e.at, node, `${e.event.type} too late for its window: recorded only`);

@@ -9,4 +9,6 @@ export default defineConfig({
   target: 'node20',
   // The conformance suites take vitest from the user's project.
   external: ['vitest'],
+  // p-limit is ESM-only; bundling it keeps the CommonJS build loadable with require().
+  noExternal: ['p-limit', 'yocto-queue'],
 });

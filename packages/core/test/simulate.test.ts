@@ -4,7 +4,7 @@ import {
   createFakeTransport,
   createMemoryQueue,
   createMemoryStore,
-  createRuntime,
+  createEngine,
   createVirtualClock,
   hash32,
   isDriplineError,
@@ -89,19 +89,20 @@ describe('simulate', () => {
   });
 });
 
-describe('runtime on the memory adapters', () => {
+describe('engine on the memory adapters', () => {
   it('a duplicated or late wake-up never sends twice, and a lost lease writes nothing', async () => {
     const clock = createVirtualClock('2026-03-02T18:00:00Z');
     const store = createMemoryStore();
     const queue = createMemoryQueue();
     const transport = createFakeTransport();
-    const rt = createRuntime({ store, queue, transport, clock, tenantId: 't1', leaseMs: 1000 });
-    await rt.createCampaign({ id: 'c', plan });
-    expect(await rt.enroll('c', [{ id: 'p1', address: { email: 'p1@example.test' } }])).toBe(1);
-    expect(await rt.enroll('c', [{ id: 'p1', address: { email: 'p1@example.test' } }])).toBe(0);
+    const engine = createEngine({ store, queue, transports: transport, clock, leaseMs: 1000 });
+    await engine.createCampaign(null, 't1', { id: 'c', plan });
+    await engine.startCampaign(null, 't1', 'c');
+    expect((await engine.enroll(null, 't1', 'c', [{ id: 'p1', address: { email: 'p1@example.test' } }])).enrolled).toBe(1);
+    expect((await engine.enroll(null, 't1', 'c', [{ id: 'p1', address: { email: 'p1@example.test' } }])).enrolled).toBe(0);
     const [wake] = queue.takeDue(clock.now(), 10);
-    expect(await rt.processAction(wake!.key)).toBe('sent');
-    expect(await rt.processAction(wake!.key)).toBe('skipped');
+    expect(await engine.processAction('t1', wake!.key)).toBe('sent');
+    expect(await engine.processAction('t1', wake!.key)).toBe('skipped');
     expect(transport.sent.map((m) => m.key)).toEqual([wake!.key]);
 
     // Fencing: worker A claims the no_open timeout, stalls past its lease; B takes it over.
@@ -110,10 +111,13 @@ describe('runtime on the memory adapters', () => {
     const a = await store.transaction('t1', (tx) => tx.claimAction(timeout.key, { now: clock.now(), owner: 'A', leaseMs: 1000 }));
     expect(a?.leaseOwner).toBe('A');
     clock.advanceBy(5000);
-    expect(await rt.processAction(timeout.key)).toBe('stepped');
+    expect(await engine.processAction('t1', timeout.key, 'B')).toBe('stepped');
+    // A resumes: whatever it tries to commit is refused.
+    expect(await engine.processClaimed('t1', a!, 'A')).toBe('lost-lease');
     const lateWrite = await store.transaction('t1', (tx) => tx.finishAction(timeout.key, 'A', clock.now(), 'done'));
     expect(lateWrite).toBe(false);
     expect(store.dump('t1').enrollments[0]!.enrollment.nodeId).toBe('email_bump_1');
+    expect(store.dump('t1').enrollments[0]!.enrollment.visit).toBe(2);
   });
 
   it('a transaction that throws leaves nothing behind', async () => {

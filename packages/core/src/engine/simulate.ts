@@ -1,19 +1,30 @@
 /**
- * `simulate`: a dry run of a plan. It runs the real runtime on the in-memory store, queue
+ * `simulate`: a dry run of a plan. It runs the real engine on the in-memory store, queue
  * and a fake transport, with a virtual clock that jumps from one due action or event to
  * the next, and returns the timeline and a summary.
  */
 import { DriplineError } from '../errors.js';
 import { compilePlan } from '../plan/compile.js';
 import { parseDuration, addDuration } from '../schedule/index.js';
-import type { Enrollment, PlanEvent } from '../machine/types.js';
+import type { Enrollment, PlanEvent, StepNote, TransitionRecord } from '../machine/types.js';
 import { createMemoryStore } from '../memory/memory-store.js';
 import { createMemoryQueue } from '../memory/memory-queue.js';
 import { createFakeTransport, type FakeTransportOptions } from '../memory/fake-transport.js';
 import { createVirtualClock } from '../memory/virtual-clock.js';
 import type { OutboundRecord } from '../ports/campaign-store.js';
 import type { AudienceContact } from '../ports/contact-source.js';
-import { createRuntime, type TimelineEntry } from './runtime.js';
+import type { LimiterTreeConfig } from '../policy/index.js';
+import { createEngine } from './engine.js';
+
+/** One line of a run's story: who got what, when, and why they moved. */
+export type TimelineEntry =
+  | { at: number; kind: 'transition'; enrollmentId: string; contactId: string; record: TransitionRecord }
+  | { at: number; kind: 'scheduled'; enrollmentId: string; contactId: string; key: string; nodeId: string; runAt: number; requestedAt?: number }
+  | { at: number; kind: 'sent'; enrollmentId: string; contactId: string; key: string; nodeId: string; channel: string; to: string; providerMessageId: string }
+  | { at: number; kind: 'send-failed'; enrollmentId: string; contactId: string; key: string; nodeId: string; reason: string; errorKind: string }
+  | { at: number; kind: 'deferred'; enrollmentId: string; contactId: string; key: string; until: number; reason: string; rule?: string }
+  | { at: number; kind: 'event'; enrollmentId: string; contactId: string; event: PlanEvent; note?: StepNote | 'duplicate' | 'orphan' }
+  | { at: number; kind: 'ended'; enrollmentId: string; contactId: string; status: string; reason: string };
 
 /** An event to inject at a fixed time. */
 export interface SimulatedEvent {
@@ -57,6 +68,10 @@ export interface SimulateOptions {
   progressEvery?: number;
   /** Keep the full timeline (default true); set false for very large runs. */
   keepTimeline?: boolean;
+  /** Rate limits to simulate (default none: the plan's timing alone). */
+  rateLimits?: LimiterTreeConfig;
+  /** Compliance presets to apply (e.g. `['us-tcpa']`). */
+  compliance?: readonly string[];
 }
 
 /** Counts of a simulation. */
@@ -115,15 +130,24 @@ export async function simulate(plan: unknown, options: SimulateOptions): Promise
   const startAt = instant(options.start, 'start');
   const until = instant(options.until, 'until', startAt, compiled.timezone);
   const tenantId = 'simulation';
-  const campaignId = 'simulation';
   const clock = createVirtualClock(startAt);
   const store = createMemoryStore();
   const queue = createMemoryQueue();
   const transport = createFakeTransport(options.fail ? { fail: options.fail } : {});
+  const engine = createEngine({
+    store,
+    queue,
+    transports: transport,
+    clock,
+    rateLimits: options.rateLimits ?? {},
+    ...(options.compliance ? { compliance: options.compliance } : {}),
+    // Retry jitter in a simulation must be reproducible.
+    random: () => 0.5,
+  });
   const keep = options.keepTimeline ?? true;
   const timeline: TimelineEntry[] = [];
   const eventQueue = createMemoryQueue();
-  const pendingEvents = new Map<string, { enrollmentId: string; event: PlanEvent }>();
+  const pendingEvents = new Map<string, { contactId: string; event: PlanEvent }>();
   const summary: SimulationSummary = {
     contacts: 0,
     sentByNode: {},
@@ -137,50 +161,48 @@ export async function simulate(plan: unknown, options: SimulateOptions): Promise
     endedAt: startAt,
   };
   const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
-  const addEvent = async (enrollmentId: string, event: PlanEvent) => {
-    pendingEvents.set(event.id!, { enrollmentId, event });
-    await eventQueue.enqueue([{ key: event.id!, tenantId, runAt: event.at }]);
+  const push = (entry: TimelineEntry) => void (keep && timeline.push(entry));
+  const enrollmentOf = (contactId: string) => `${campaignId}:${contactId}`;
+  const addEvent = (contactId: string, event: PlanEvent) => {
+    pendingEvents.set(event.id!, { contactId, event });
+    void eventQueue.enqueue([{ key: event.id!, tenantId, runAt: event.at }]);
   };
-  const reactions: Array<Promise<void>> = [];
 
-  const runtime = createRuntime({
-    store,
-    queue,
-    transport,
-    clock,
-    tenantId,
-    onTimeline(entry) {
-      if (keep) timeline.push(entry);
-      switch (entry.kind) {
-        case 'transition':
-          bump(summary.transitions, `${entry.record.from ?? '(start)'} → ${entry.record.to}`);
-          if (entry.record.cause.replayed) summary.replayed += 1;
-          break;
-        case 'scheduled':
-          if (entry.requestedAt !== undefined) summary.movedByQuietHours += 1;
-          break;
-        case 'sent': {
-          bump(summary.sentByNode, entry.nodeId);
-          const reacts = options.respond?.({ key: entry.key, contactId: entry.contactId, nodeId: entry.nodeId, channel: entry.channel, sentAt: entry.at });
-          for (const r of reacts ?? []) {
-            const at = typeof r.after === 'number' ? entry.at + r.after : addDuration(entry.at, parseDuration(r.after), 'UTC');
-            reactions.push(addEvent(entry.enrollmentId, { id: `${entry.key}:${r.type}`, type: r.type, at, messageKey: entry.key }));
-          }
-          break;
-        }
-        case 'send-failed':
-          summary.failedSends += 1;
-          break;
-        case 'event':
-          if (entry.note !== 'duplicate-event') bump(summary.events, entry.event.type);
-          break;
-        case 'ended':
-          break;
-      }
-    },
+  engine.events.on('transition', ({ contactId, record }) => {
+    bump(summary.transitions, `${record.from ?? '(start)'} → ${record.to}`);
+    if (record.cause.replayed) summary.replayed += 1;
+    push({ at: record.at, kind: 'transition', enrollmentId: record.enrollmentId, contactId, record });
   });
+  engine.events.on('send.scheduled', ({ contactId, key, nodeId, runAt, requestedAt }) => {
+    if (requestedAt !== undefined) summary.movedByQuietHours += 1;
+    push({ at: clock.now(), kind: 'scheduled', enrollmentId: enrollmentOf(contactId), contactId, key, nodeId, runAt, ...(requestedAt === undefined ? {} : { requestedAt }) });
+  });
+  engine.events.on('message.sent', ({ contactId, key, nodeId, channel, to, providerMessageId, at }) => {
+    bump(summary.sentByNode, nodeId);
+    push({ at, kind: 'sent', enrollmentId: enrollmentOf(contactId), contactId, key, nodeId, channel, to, providerMessageId: providerMessageId ?? '(unknown)' });
+    const reacts = options.respond?.({ key, contactId, nodeId, channel, sentAt: at });
+    for (const r of reacts ?? []) {
+      const when = typeof r.after === 'number' ? at + r.after : addDuration(at, parseDuration(r.after), 'UTC');
+      addEvent(contactId, { id: `${key}:${r.type}`, type: r.type, at: when, messageKey: key });
+    }
+  });
+  engine.events.on('message.failed', ({ contactId, key, nodeId, reason, kind, willRetry, at }) => {
+    if (willRetry) return;
+    summary.failedSends += 1;
+    push({ at, kind: 'send-failed', enrollmentId: enrollmentOf(contactId), contactId, key, nodeId, reason, errorKind: kind });
+  });
+  engine.events.on('message.deferred', ({ key, until: u, reason, rule }) => {
+    const contactId = key.split(':')[1] ?? '';
+    push({ at: clock.now(), kind: 'deferred', enrollmentId: enrollmentOf(contactId), contactId, key, until: u, reason, ...(rule ? { rule } : {}) });
+  });
+  engine.events.on('enrollment.ended', ({ contactId, status, reason }) => {
+    push({ at: clock.now(), kind: 'ended', enrollmentId: enrollmentOf(contactId), contactId, status, reason });
+  });
+  let lastNote: StepNote | 'duplicate' | 'orphan' | undefined;
+  engine.events.on('event.received', ({ note }) => void (lastNote = note));
 
-  await runtime.createCampaign({ id: campaignId, plan: compiled.plan });
+  const campaign = await engine.createCampaign(null, tenantId, { id: 'simulation', plan: compiled.plan });
+  const campaignId = campaign.id;
   const contacts: readonly AudienceContact[] =
     typeof options.contacts === 'number'
       ? Array.from({ length: options.contacts }, (_, i) => ({
@@ -189,10 +211,10 @@ export async function simulate(plan: unknown, options: SimulateOptions): Promise
         }))
       : options.contacts;
   summary.contacts = contacts.length;
-  for (let i = 0; i < contacts.length; i += 1000) await runtime.enroll(campaignId, contacts.slice(i, i + 1000));
+  await engine.startCampaign(null, tenantId, campaignId, { audience: contacts });
   for (const ev of options.events ?? []) {
     const at = instant(ev.at, 'event time', startAt, compiled.timezone);
-    await addEvent(`${campaignId}:${ev.contactId}`, { id: ev.id ?? `sim:${ev.contactId}:${ev.type}:${at}`, type: ev.type, at });
+    addEvent(ev.contactId, { id: ev.id ?? `sim:${ev.contactId}:${ev.type}:${at}`, type: ev.type, at });
   }
 
   let steps = 0;
@@ -205,16 +227,24 @@ export async function simulate(plan: unknown, options: SimulateOptions): Promise
     if (next > clock.now()) clock.advanceTo(next);
     const now = clock.now();
     for (const item of eventQueue.takeDue(now, Number.MAX_SAFE_INTEGER)) {
-      const ev = pendingEvents.get(item.key)!;
+      const { contactId, event } = pendingEvents.get(item.key)!;
       pendingEvents.delete(item.key);
-      await runtime.ingestEvent(ev);
+      lastNote = undefined;
+      await engine.ingestEvent({
+        tenantId,
+        providerEventId: event.id!,
+        type: event.type,
+        at: event.at,
+        ...(event.messageKey ? { messageKey: event.messageKey } : { campaignId, contactId }),
+      });
+      push({ at: now, kind: 'event', enrollmentId: enrollmentOf(contactId), contactId, event, ...(lastNote ? { note: lastNote } : {}) });
+      if (lastNote !== 'duplicate') bump(summary.events, event.type);
       if (++steps % every === 0) options.onProgress?.({ now, steps, sent: transport.sent.length });
     }
     for (const item of queue.takeDue(now, Number.MAX_SAFE_INTEGER)) {
-      await runtime.processAction(item.key);
+      await engine.processAction(tenantId, item.key, 'simulator');
       if (++steps % every === 0) options.onProgress?.({ now, steps, sent: transport.sent.length });
     }
-    await Promise.all(reactions.splice(0));
   }
   summary.endedAt = Math.max(clock.now(), until);
   options.onProgress?.({ now: clock.now(), steps, sent: transport.sent.length });

@@ -344,5 +344,17 @@ export function step(cp: CompiledPlan, enrollment: Enrollment, input: MachineInp
     case 'stop':
       end(r, 'stopped', input.reason ?? 'campaign stopped');
       return { enrollment: e, effects: r.effects };
+    case 'migrate': {
+      const from = { key: e.planKey, version: e.planVersion };
+      e.planKey = cp.key;
+      e.planVersion = cp.version;
+      if (input.to === null) {
+        end(r, 'exited', `migrated from plan version ${from.version} to ${cp.version}: exit`);
+        return { enrollment: e, effects: r.effects };
+      }
+      node(cp, input.to);
+      enter(r, input.to, { kind: 'migration', on: `v${from.version}→v${cp.version}` });
+      return { enrollment: e, effects: r.effects };
+    }
   }
 }

@@ -97,7 +97,7 @@ export interface ScheduledAction {
 
 /** Why a transition happened. */
 export interface TransitionCause {
-  kind: 'start' | 'event' | 'timer' | 'sent' | 'failed' | 'branch' | 'split';
+  kind: 'start' | 'event' | 'timer' | 'sent' | 'failed' | 'branch' | 'split' | 'migration';
   /** The event or timeout name. */
   on?: string;
   /** The provider event id. */
@@ -152,7 +152,12 @@ export type MachineInput =
   | { type: 'timer'; key: string }
   | { type: 'sent'; key: string; at: number; providerMessageId?: string }
   | { type: 'sendFailed'; key: string; at: number; reason: string; permanent: boolean; code?: string }
-  | { type: 'stop'; reason?: string };
+  | { type: 'stop'; reason?: string }
+  /**
+   * Moves the enrollment onto the plan `step` is called with (a new version), entering node
+   * `to`, or ending it (`to: null`). Pending actions of the old node are canceled.
+   */
+  | { type: 'migrate'; to: string | null };
 
 /** Why a step changed nothing, or what it noticed. */
 export type StepNote =

@@ -19,6 +19,7 @@ import type {
   SuppressionRecord,
   TransitionAuditRecord,
 } from '../ports/campaign-store.js';
+import { MinHeap, type HeapEntry } from './min-heap.js';
 
 interface TenantData {
   campaigns: Map<string, CampaignRecord>;
@@ -33,11 +34,15 @@ interface TenantData {
   transitions: TransitionAuditRecord[];
   analytics: Map<string, Record<string, number>>;
   suppressions: Map<string, SuppressionRecord>;
+  /** Due times of pending actions (runAt) and running ones (lease expiry); validated lazily. */
+  due: MinHeap<HeapEntry>;
 }
 
 const copy = <T>(v: T): T => structuredClone(v);
 const isDue = (a: ActionRecord, now: number) =>
   (a.status === 'pending' && a.runAt <= now) || (a.status === 'running' && (a.leaseExpiresAt ?? 0) <= now);
+/** When an action next becomes claimable, or null if never. */
+const dueAt = (a: ActionRecord): number | null => (a.status === 'pending' ? a.runAt : a.status === 'running' ? (a.leaseExpiresAt ?? 0) : null);
 const suppressionKey = (address: string, channel: Channel | null) => `${channel ?? '*'}\u0000${address}`;
 
 /** The in-memory store, with read helpers for tests and the simulator. */
@@ -84,6 +89,7 @@ export function createMemoryStore(): MemoryStore {
         transitions: [],
         analytics: new Map(),
         suppressions: new Map(),
+        due: new MinHeap(),
       };
       tenants.set(tenantId, d);
     }
@@ -104,10 +110,27 @@ export function createMemoryStore(): MemoryStore {
       m.delete(k);
       undo.push(() => m.set(k, old));
     };
+    /** Writes an action and indexes its next due time (a rolled-back write leaves a stale entry, skipped later). */
+    const putAction = (a: ActionRecord) => {
+      setIn(d.actions, a.key, a);
+      const at = dueAt(a);
+      if (at !== null) d.due.push({ at, key: a.key });
+    };
+    /** Pops every valid due entry up to `now`; the caller pushes back the ones it does not use. */
+    const popDue = (now: number): HeapEntry[] => {
+      const out: HeapEntry[] = [];
+      for (let top = d.due.peek(); top && top.at <= now; top = d.due.peek()) {
+        d.due.pop();
+        const a = d.actions.get(top.key);
+        if (a && dueAt(a) === top.at) out.push(top);
+      }
+      undo.push(() => out.forEach((e) => d.due.push(e)));
+      return out;
+    };
     const campaignActive = (campaignId: string) => d.campaigns.get(campaignId)?.status === 'active';
     const claim = (a: ActionRecord, now: number, owner: string, leaseMs: number): ActionRecord => {
       const claimed: ActionRecord = { ...a, status: 'running', leaseOwner: owner, leaseExpiresAt: now + leaseMs, attempts: a.attempts + 1 };
-      setIn(d.actions, a.key, claimed);
+      putAction(claimed);
       return copy(claimed);
     };
     const page = <T>(rows: Iterable<T>, key: (r: T) => string, after: string | undefined, limit: number, keep: (r: T) => boolean): T[] => {
@@ -177,7 +200,7 @@ export function createMemoryStore(): MemoryStore {
         return countBy(d.enrollments.values(), (r) => r.campaignId === campaignId, (r) => r.enrollment.status);
       },
       async insertActions(actions) {
-        for (const a of actions) if (!d.actions.has(a.key)) setIn(d.actions, a.key, copy({ ...a, tenantId }));
+        for (const a of actions) if (!d.actions.has(a.key)) putAction(copy({ ...a, tenantId }));
       },
       async cancelActions(keys) {
         for (const k of keys) {
@@ -202,18 +225,25 @@ export function createMemoryStore(): MemoryStore {
         return countBy(d.actions.values(), (a) => a.campaignId === campaignId, (a) => a.status);
       },
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }: ClaimOptions) {
-        const due: ActionRecord[] = [];
-        for (const a of d.actions.values()) if (isDue(a, now) && campaignActive(a.campaignId)) due.push(a);
-        due.sort((a, b) => a.runAt - b.runAt || (a.key < b.key ? -1 : 1));
         const perCampaign = new Map<string, number>();
         const out: ActionRecord[] = [];
-        for (const a of due) {
-          if (out.length >= limit) break;
+        const keep: HeapEntry[] = [];
+        const seen = new Set<string>();
+        for (const entry of popDue(now)) {
+          // The heap may hold two valid entries for one key (e.g. claimed by key, then finished
+          // as pending at the same runAt): claim each action at most once per call.
+          if (seen.has(entry.key)) continue;
+          seen.add(entry.key);
+          const a = d.actions.get(entry.key)!;
           const n = perCampaign.get(a.campaignId) ?? 0;
-          if (perCampaignLimit !== undefined && n >= perCampaignLimit) continue;
+          if (out.length >= limit || !campaignActive(a.campaignId) || (perCampaignLimit !== undefined && n >= perCampaignLimit)) {
+            keep.push(entry);
+            continue;
+          }
           perCampaign.set(a.campaignId, n + 1);
           out.push(claim(a, now, owner, leaseMs));
         }
+        for (const e of keep) d.due.push(e);
         return out;
       },
       async claimAction(key, { now, owner, leaseMs }) {
@@ -224,7 +254,7 @@ export function createMemoryStore(): MemoryStore {
       async finishAction(key, owner, now, status, patch = {}) {
         const a = d.actions.get(key);
         if (!a || a.status !== 'running' || a.leaseOwner !== owner || (a.leaseExpiresAt ?? 0) < now) return false;
-        setIn(d.actions, key, {
+        putAction({
           ...a,
           status,
           leaseOwner: null,
@@ -244,6 +274,9 @@ export function createMemoryStore(): MemoryStore {
         const m = d.outbox.get(key);
         if (!m) return;
         setIn(d.outbox, key, { ...m, ...patch });
+        // A new provider id (a resend) replaces the old one in the index.
+        if (patch.providerMessageId !== undefined && m.providerMessageId && m.providerMessageId !== patch.providerMessageId && d.outboxByProviderId.get(m.providerMessageId) === key)
+          deleteIn(d.outboxByProviderId, m.providerMessageId);
         if (patch.providerMessageId) setIn(d.outboxByProviderId, patch.providerMessageId, key);
       },
       async getOutbound(key) {
@@ -332,12 +365,13 @@ export function createMemoryStore(): MemoryStore {
       });
     },
     nextDueAt(tenantId) {
-      let min: number | null = null;
-      for (const a of data(tenantId).actions.values()) {
-        const t = a.status === 'pending' ? a.runAt : a.status === 'running' ? a.leaseExpiresAt : null;
-        if (t !== null && (min === null || t < min)) min = t;
+      const d = data(tenantId);
+      for (let top = d.due.peek(); top; top = d.due.peek()) {
+        const a = d.actions.get(top.key);
+        if (a && dueAt(a) === top.at) return top.at;
+        d.due.pop();
       }
-      return min;
+      return null;
     },
   };
 }

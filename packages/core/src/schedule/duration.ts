@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import { Duration as LuxonDuration } from 'luxon';
 import { DriplineError } from '../errors.js';
 
 /**
@@ -34,41 +35,42 @@ export interface Duration {
   calendar: boolean;
 }
 
-/**
- * `P`, then optional whole `nY nM nW nD`, then optionally `T` with at least one of `nH nM nS`,
- * where the time parts may carry a fraction (`PT1.5H`, `PT0,5S`). At least one part. At most 9
- * digits per number, so every duration stays far inside the range of safe integers.
- */
-const ISO_DURATION =
-  /^P(?!$)(?:(\d{1,9})Y)?(?:(\d{1,9})M)?(?:(\d{1,9})W)?(?:(\d{1,9})D)?(?:T(?=\d)(?:(\d{1,9}(?:[.,]\d{1,9})?)H)?(?:(\d{1,9}(?:[.,]\d{1,9})?)M)?(?:(\d{1,9}(?:[.,]\d{1,9})?)S)?)?$/;
-
 const MAX_CACHED = 10_000;
 const cache = new Map<string, Duration>();
 /** Duration objects known to be well-formed (parsed here or checked once). */
 const trusted = new WeakSet<object>();
 
-function num(s: string | undefined): number {
-  return s === undefined ? 0 : Number(s.replace(',', '.'));
-}
-
+/**
+ * Luxon parses the ISO-8601 text; dripline then refuses what a plan must not say: signs
+ * (`-P1D`, `PT-1H`), fractional calendar parts (`P1.5D`), an empty `P` / `PT` or a trailing
+ * `T` (which luxon tolerates), and numbers that are not safe integers of milliseconds.
+ */
 function parse(iso: string): Duration | undefined {
-  if (typeof iso !== 'string') return undefined;
-  const m = ISO_DURATION.exec(iso);
-  if (m === null) return undefined;
-  const hours = num(m[5]);
-  const minutes = num(m[6]);
-  const seconds = num(m[7]);
+  if (typeof iso !== 'string' || /^P(T)?$|T$/.test(iso)) return undefined;
+  const lx = LuxonDuration.fromISO(iso);
+  if (!lx.isValid) return undefined;
+  const o = lx.toObject();
+  const years = o.years ?? 0;
+  const months = o.months ?? 0;
+  const weeks = o.weeks ?? 0;
+  const days = o.days ?? 0;
+  const hours = o.hours ?? 0;
+  const minutes = o.minutes ?? 0;
+  const seconds = (o.seconds ?? 0) + (o.milliseconds ?? 0) / 1000;
+  const parts = [years, months, weeks, days, hours, minutes, seconds];
+  if (parts.some((n) => !Number.isFinite(n) || n < 0 || n > 999_999_999)) return undefined;
+  if (![years, months, weeks, days].every(Number.isInteger)) return undefined;
   const d: Duration = {
     iso,
-    years: num(m[1]),
-    months: num(m[2]),
-    weeks: num(m[3]),
-    days: num(m[4]),
+    years,
+    months,
+    weeks,
+    days,
     hours,
     minutes,
     seconds,
     timeMs: Math.round(hours * 3_600_000 + minutes * 60_000 + seconds * 1000),
-    calendar: m[1] !== undefined || m[2] !== undefined || m[3] !== undefined || m[4] !== undefined,
+    calendar: o.years !== undefined || o.months !== undefined || o.weeks !== undefined || o.days !== undefined,
   };
   return Object.freeze(d);
 }

@@ -1,0 +1,987 @@
+/**
+ * The engine: the impure orchestration over the ports. Campaign lifecycle, enrolment of an
+ * audience in pages, processing one due action (claim, guard, send, record), event
+ * ingestion, plan versions and status. Workers (`createWorker`) drive `processAction`.
+ *
+ * Every write happens in a store transaction; the machine's effects are applied in the same
+ * transaction as the enrollment update; a claimed action is finished fenced by its lease, so
+ * a worker that lost its lease commits nothing.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { DriplineError, isDriplineError } from '../errors.js';
+import { compilePlan, type CompiledPlan } from '../plan/compile.js';
+import { renderMessage } from '../plan/template.js';
+import type { Channel, Plan } from '../plan/schema.js';
+import { start, step } from '../machine/machine.js';
+import type { Effect, Enrollment, MachineInput, PlanEvent, SendEffect, StepResult } from '../machine/types.js';
+import { applyQuietHours, isQuiet, parseDuration, type QuietHours } from '../schedule/index.js';
+import {
+  compileRetryPolicy,
+  createCircuitBreaker,
+  createLimiterTree,
+  frequencyCapDecision,
+  resolveCompliance,
+  retryDecision,
+  type CircuitBreaker,
+  type RetryPolicy,
+} from '../policy/index.js';
+import type { QueueItem } from '../ports/action-queue.js';
+import type { Permission } from '../ports/authorizer.js';
+import type {
+  ActionRecord,
+  CampaignRecord,
+  CampaignStatus,
+  EnrollmentRecord,
+  OutboundRecord,
+  OutboundStatus,
+  StoreTransaction,
+} from '../ports/campaign-store.js';
+import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
+import type { SendErrorDetails, Transport } from '../ports/transport.js';
+import { assertTransition, type CampaignOperation } from './lifecycle.js';
+import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
+import type {
+  Caller,
+  CampaignInput,
+  CampaignStatusReport,
+  Deferral,
+  EngineEvents,
+  EngineOptions,
+  IncomingEvent,
+  IngestResult,
+  SystemMetrics,
+} from './types.js';
+
+/** What processing one action did. */
+export type ProcessResult = 'skipped' | 'lost-lease' | 'stepped' | 'sent' | 'failed' | 'retry' | 'deferred' | 'unknown';
+
+/** Minimum sends before a campaign's failure rate is judged. */
+const FAILURE_SAMPLE = 20;
+const DAY = 86_400_000;
+
+/** The engine. Create it with {@link createEngine}. */
+export interface Engine {
+  /** Typed events: `message.sent`, `message.failed`, `transition`, `campaign.status`, `circuit.open`... */
+  readonly events: EventEmitter<EngineEvents>;
+  /** The options' clock. */
+  readonly clock: { now(): number };
+  createCampaign(caller: Caller, tenantId: string, input: CampaignInput): Promise<CampaignRecord>;
+  getCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  scheduleCampaign(caller: Caller, tenantId: string, campaignId: string, startAt: number | string): Promise<CampaignRecord>;
+  /** Activates the campaign and, if given, enrolls the audience in pages. */
+  startCampaign(caller: Caller, tenantId: string, campaignId: string, options?: { audience?: ContactSource | readonly AudienceContact[] }): Promise<CampaignRecord>;
+  pauseCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  /** Resumes and re-enqueues every pending action (paged), so nothing waits for the sweeper. */
+  resumeCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  /** No further sends; every active enrollment ends as `stopped`. */
+  stopCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  cancelCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  /**
+   * Enrolls an audience in pages of the campaign's batch size; a contact already enrolled is
+   * left alone. Returns how many were new.
+   */
+  enroll(
+    caller: Caller,
+    tenantId: string,
+    campaignId: string,
+    audience: ContactSource | readonly AudienceContact[],
+    options?: { onProgress?: (p: { enrolled: number; seen: number }) => void; complete?: boolean },
+  ): Promise<{ enrolled: number; seen: number }>;
+  /** Claims the action `key` (if due and its campaign active) and runs it. */
+  processAction(tenantId: string, key: string, owner?: string): Promise<ProcessResult>;
+  /** Runs an action this worker already claimed (from `claimDueActions`). */
+  processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult>;
+  /** Maps, deduplicates and applies an incoming event. */
+  ingestEvent(event: IncomingEvent): Promise<IngestResult>;
+  /** Activates `scheduled` campaigns whose start time has come; returns how many. */
+  activateDueCampaigns(tenantId: string): Promise<number>;
+  /** Stores a new plan version. Enrollments in flight stay on theirs; new ones use it. */
+  updatePlan(caller: Caller, tenantId: string, campaignId: string, plan: unknown): Promise<{ version: number }>;
+  /** Who would move where under a migration map (old node → new node, or `null` to exit). */
+  previewMigration(caller: Caller, tenantId: string, campaignId: string, input: MigrationInput): Promise<MigrationPreview>;
+  /** Moves in-flight enrollments onto a newer plan version according to the map. */
+  migrate(caller: Caller, tenantId: string, campaignId: string, input: MigrationInput): Promise<MigrationPreview>;
+  getCampaignStatus(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignStatusReport>;
+  getSystemMetrics(): SystemMetrics;
+  /** Suppresses an address (a STOP, an unsubscribe, a complaint). */
+  suppress(tenantId: string, address: string, channel: Channel | null, reason: string): Promise<void>;
+}
+
+/** Input of a plan migration. */
+export interface MigrationInput {
+  /** The version to move to. Default: the campaign's latest. */
+  toVersion?: number;
+  /** Old node id → new node id, or `null` to end the enrollment. Nodes not in the map stay. */
+  map: Readonly<Record<string, string | null>>;
+  /** Only enrollments this returns true for (default all). */
+  filter?: (enrollment: Enrollment) => boolean;
+}
+
+/** Result of a migration or its preview. */
+export interface MigrationPreview {
+  toVersion: number;
+  /** `"old → new"` (or `"old → exit"`) → number of enrollments. */
+  moves: Record<string, number>;
+  /** Enrollments that stay on their version, by node. */
+  staying: Record<string, number>;
+  moved: number;
+}
+
+function resolveTransports(t: EngineOptions['transports']): (channel: Channel) => Transport {
+  const byChannel = new Map<Channel, Transport>();
+  if (Array.isArray(t)) {
+    for (const tr of t as readonly Transport[]) for (const c of tr.channels) if (!byChannel.has(c)) byChannel.set(c, tr);
+  } else if (t && typeof (t as Transport).send === 'function') {
+    for (const c of (t as Transport).channels) byChannel.set(c, t as Transport);
+  } else {
+    for (const [c, tr] of Object.entries(t as Record<string, Transport | undefined>)) if (tr) byChannel.set(c as Channel, tr);
+  }
+  return (channel) => {
+    const tr = byChannel.get(channel);
+    if (!tr) throw new DriplineError('INVALID_INPUT', `no transport is configured for channel "${channel}"`, { details: { channel } });
+    return tr;
+  };
+}
+
+function toMs(v: number | string, what: string): number {
+  if (typeof v === 'number') return v;
+  const d = parseDuration(v);
+  if (d.calendar) {
+    if (d.years || d.months) throw new DriplineError('INVALID_INPUT', `${what} "${v}" must be days or less (no months or years)`);
+    return (d.weeks * 7 + d.days) * DAY + d.timeMs;
+  }
+  return d.timeMs;
+}
+
+function instant(v: number | string, what: string): number {
+  if (typeof v === 'number') return v;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new DriplineError('INVALID_INPUT', `${what} ${JSON.stringify(v)} is not an ISO instant`, { details: { [what]: v } });
+  return t;
+}
+
+function addressFor(contact: AudienceContact, channel: Channel): string | undefined {
+  if (channel === 'email') return contact.address.email;
+  if (channel === 'sms') return contact.address.phone;
+  return contact.address.whatsapp ?? contact.address.phone;
+}
+
+async function* pagesOf(audience: ContactSource | readonly AudienceContact[], pageSize: number): AsyncIterable<AudienceContact[]> {
+  if (Array.isArray(audience)) {
+    const list = audience as readonly AudienceContact[];
+    for (let i = 0; i < list.length; i += pageSize) yield list.slice(i, i + pageSize);
+    return;
+  }
+  yield* (audience as ContactSource).pages({ pageSize });
+}
+
+/**
+ * Creates an engine over a store, an optional queue and transports.
+ *
+ * @example
+ * ```ts
+ * const engine = createEngine({ store: createMemoryStore(), transports: createFakeTransport() });
+ * const campaign = await engine.createCampaign(null, 't1', { plan });
+ * await engine.startCampaign(null, 't1', campaign.id, { audience: contacts });
+ * const worker = createWorker(engine, { tenants: ['t1'] });
+ * await worker.start();
+ * ```
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const { store, queue } = options;
+  const clock = options.clock ?? { now: () => Date.now() };
+  const random = options.random ?? Math.random;
+  const transportFor = resolveTransports(options.transports);
+  const sendPolicy = options.sendPolicy ?? 'at-most-once';
+  const retry: RetryPolicy = compileRetryPolicy(options.retry);
+  const limiter = createLimiterTree(options.rateLimits ?? { sender: { '*': { limit: 10, window: 1000 } } });
+  const leaseMs = options.leaseMs ?? 60_000;
+  const defaultCompliance = options.compliance ?? [];
+  const frequencyCap = options.frequencyCap ? { max: options.frequencyCap.max, windowMs: toMs(options.frequencyCap.window, 'frequencyCap.window') } : undefined;
+  const events = new EventEmitter<EngineEvents>();
+  const breakers = new Map<string, CircuitBreaker>();
+  const haltedSenders = new Set<string>();
+  const plans = new Map<string, CompiledPlan>();
+  const metrics = { campaignsProcessed: 0, messagesSent: 0, messagesFailed: 0, processingMs: 0, processed: 0, activeWorkers: 0 };
+  let idCounter = 0;
+
+  const log = options.logger;
+  const breakerFor = (name: string) => {
+    let b = breakers.get(name);
+    if (!b) breakers.set(name, (b = createCircuitBreaker(options.circuitBreaker)));
+    return b;
+  };
+
+  async function authorize(caller: Caller, permission: Permission, tenantId: string, campaignId?: string) {
+    if (caller === null || !options.authorizer) return;
+    if (caller.tenantId !== tenantId)
+      throw new DriplineError('FORBIDDEN', `principal "${caller.id}" of tenant "${caller.tenantId}" may not act on tenant "${tenantId}"`, {
+        details: { principal: caller.id, permission, tenantId },
+      });
+    const ok = await options.authorizer.authorize(caller, permission, { tenantId, ...(campaignId ? { campaignId } : {}) });
+    if (!ok) throw new DriplineError('FORBIDDEN', `principal "${caller.id}" lacks permission "${permission}"`, { details: { principal: caller.id, permission, tenantId, campaignId } });
+  }
+
+  async function loadCampaign(tx: StoreTransaction, campaignId: string): Promise<CampaignRecord> {
+    const c = await tx.getCampaign(campaignId);
+    if (!c) throw new DriplineError('NOT_FOUND', `campaign "${campaignId}" not found in tenant "${tx.tenantId}"`, { details: { campaignId, tenantId: tx.tenantId } });
+    return c;
+  }
+
+  async function planFor(tx: StoreTransaction, campaignId: string, version: number): Promise<CompiledPlan> {
+    const cacheKey = `${tx.tenantId}\u0000${campaignId}\u0000${version}`;
+    let p = plans.get(cacheKey);
+    if (p) return p;
+    const row = await tx.getPlanVersion(campaignId, version);
+    if (!row) throw new DriplineError('NOT_FOUND', `plan version ${version} of campaign "${campaignId}" not found`, { details: { campaignId, version } });
+    p = compilePlan(row.plan, { version, key: campaignId });
+    plans.set(cacheKey, p);
+    return p;
+  }
+
+  function compliancePresets(campaign: CampaignRecord) {
+    const names = [...defaultCompliance, ...((campaign as CampaignRecord & { compliance?: string[] }).compliance ?? [])];
+    return names.length ? resolveCompliance([...new Set(names)]) : null;
+  }
+
+  interface Work {
+    enqueue: QueueItem[];
+    remove: string[];
+    emits: Array<() => void>;
+  }
+  const newWork = (): Work => ({ enqueue: [], remove: [], emits: [] });
+
+  /** Writes a step's effects (sends excepted) in the transaction; queue work and events wait for commit. */
+  async function applyEffects(tx: StoreTransaction, rec: EnrollmentRecord, effects: readonly Effect[], work: Work) {
+    const tenantId = tx.tenantId;
+    const actions: ActionRecord[] = [];
+    const cancel: string[] = [];
+    const counters: Record<string, number> = {};
+    for (const fx of effects) {
+      switch (fx.type) {
+        case 'schedule':
+          actions.push({ ...fx.action, tenantId, campaignId: rec.campaignId, status: 'pending', attempts: 0, leaseOwner: null, leaseExpiresAt: null, lastError: null });
+          work.enqueue.push({ key: fx.action.key, tenantId, runAt: fx.action.runAt });
+          if (fx.action.kind === 'send') {
+            const a = fx.action;
+            if (a.requestedAt !== undefined) counters['sends.movedByQuietHours'] = (counters['sends.movedByQuietHours'] ?? 0) + 1;
+            work.emits.push(() =>
+              events.emit('send.scheduled', { tenantId, campaignId: rec.campaignId, contactId: rec.contactId, key: a.key, nodeId: a.nodeId, runAt: a.runAt, ...(a.requestedAt === undefined ? {} : { requestedAt: a.requestedAt }) }),
+            );
+          }
+          break;
+        case 'cancel':
+          cancel.push(...fx.keys);
+          break;
+        case 'transition': {
+          const record = fx.record;
+          work.emits.push(() => events.emit('transition', { tenantId, campaignId: rec.campaignId, contactId: rec.contactId, record }));
+          break;
+        }
+        case 'complete':
+        case 'exit': {
+          const status = fx.type === 'complete' ? 'completed' : fx.status;
+          counters[`enrollments.${status}`] = (counters[`enrollments.${status}`] ?? 0) + 1;
+          counters['enrollments.ended'] = (counters['enrollments.ended'] ?? 0) + 1;
+          const reason = fx.reason;
+          work.emits.push(() => events.emit('enrollment.ended', { tenantId, campaignId: rec.campaignId, contactId: rec.contactId, status, reason }));
+          break;
+        }
+        case 'send':
+          break;
+      }
+    }
+    if (cancel.length) {
+      await tx.cancelActions(cancel);
+      work.remove.push(...cancel);
+    }
+    if (actions.length) await tx.insertActions(actions);
+    const transitions = effects.filter((e): e is Extract<Effect, { type: 'transition' }> => e.type === 'transition');
+    if (transitions.length) await tx.appendTransitions(transitions.map((t) => ({ ...t.record, tenantId, campaignId: rec.campaignId })));
+    if (Object.keys(counters).length) await tx.incrementAnalytics(rec.campaignId, counters);
+  }
+
+  async function save(tx: StoreTransaction, rec: EnrollmentRecord, enrollment: Enrollment): Promise<EnrollmentRecord> {
+    if (!(await tx.updateEnrollment({ ...rec, enrollment }, rec.rowVersion)))
+      throw new DriplineError('CONFLICT', `enrollment "${rec.enrollment.id}" changed concurrently (row version ${rec.rowVersion})`, { retryable: true });
+    return { ...rec, enrollment, rowVersion: rec.rowVersion + 1 };
+  }
+
+  /** Steps an enrollment in the transaction, saves it and applies the effects. */
+  async function stepIn(tx: StoreTransaction, rec: EnrollmentRecord, plan: CompiledPlan, input: MachineInput, now: number, work: Work) {
+    const result = step(plan, rec.enrollment, input, { now, contact: rec.contact });
+    const saved = result.enrollment === rec.enrollment ? rec : await save(tx, rec, result.enrollment);
+    await applyEffects(tx, saved, result.effects, work);
+    return { result, rec: saved };
+  }
+
+  async function afterCommit(work: Work | null | undefined) {
+    if (!work) return;
+    if (queue && work.remove.length) await queue.remove(work.remove);
+    if (queue && work.enqueue.length) await queue.enqueue(work.enqueue);
+    for (const emit of work.emits) emit();
+  }
+
+  async function maybeComplete(tx: StoreTransaction, campaignId: string, work: Work) {
+    const a = await tx.getAnalytics(campaignId);
+    if (!a['audience.complete'] || (a['enrollments.ended'] ?? 0) < (a['enrollments.total'] ?? 0)) return;
+    if (await tx.updateCampaign(campaignId, { status: 'completed', updatedAt: clock.now() }, ['active'])) {
+      metrics.campaignsProcessed += 1;
+      work.emits.push(() => events.emit('campaign.status', { tenantId: tx.tenantId, campaignId, from: 'active', to: 'completed' }));
+    }
+  }
+
+  async function maybeFail(tx: StoreTransaction, campaign: CampaignRecord, work: Work) {
+    const a = await tx.getAnalytics(campaign.id);
+    const failed = a['messages.failed'] ?? 0;
+    const total = failed + (a['messages.sent'] ?? 0) + (a['messages.unknown'] ?? 0);
+    if (total < FAILURE_SAMPLE || failed / total <= campaign.failureThreshold) return;
+    const reason = `failure rate ${(failed / total).toFixed(3)} passed the threshold ${campaign.failureThreshold} after ${total} sends`;
+    if (await tx.updateCampaign(campaign.id, { status: 'failed', updatedAt: clock.now() }, ['active', 'paused'])) {
+      log?.warn('campaign failed', { tenantId: tx.tenantId, campaignId: campaign.id, reason });
+      work.emits.push(() => events.emit('campaign.status', { tenantId: tx.tenantId, campaignId: campaign.id, from: campaign.status, to: 'failed', reason }));
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async function transition(caller: Caller, tenantId: string, campaignId: string, op: CampaignOperation, permission: Permission, patch: Partial<CampaignRecord> = {}) {
+    await authorize(caller, permission, tenantId, campaignId);
+    const work = newWork();
+    const updated = await store.transaction(tenantId, async (tx) => {
+      const c = await loadCampaign(tx, campaignId);
+      const to = assertTransition(campaignId, c.status, op);
+      if (!(await tx.updateCampaign(campaignId, { ...patch, status: to, updatedAt: clock.now() }, [c.status])))
+        throw new DriplineError('CONFLICT', `campaign "${campaignId}" changed concurrently`, { retryable: true });
+      if (c.status !== to) work.emits.push(() => events.emit('campaign.status', { tenantId, campaignId, from: c.status, to }));
+      return { ...c, ...patch, status: to };
+    });
+    await afterCommit(work);
+    return updated;
+  }
+
+  async function createCampaign(caller: Caller, tenantId: string, input: CampaignInput): Promise<CampaignRecord> {
+    await authorize(caller, 'campaigns.create', tenantId);
+    const id = input.id ?? `cmp_${clock.now().toString(36)}_${(++idCounter).toString(36)}`;
+    const compiled = compilePlan(input.plan, { version: 1, key: id });
+    if (input.compliance?.length) resolveCompliance([...input.compliance]);
+    const now = clock.now();
+    const startAt = input.startAt === undefined ? null : instant(input.startAt, 'startAt');
+    const batchSize = input.batchSize ?? 1000;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new DriplineError('INVALID_INPUT', `batchSize must be an integer >= 1, got ${batchSize}`);
+    const failureThreshold = input.failureThreshold ?? 0.5;
+    if (!(failureThreshold >= 0 && failureThreshold <= 1)) throw new DriplineError('INVALID_INPUT', `failureThreshold must be between 0 and 1, got ${failureThreshold}`);
+    const record: CampaignRecord & { compliance?: string[] } = {
+      tenantId,
+      id,
+      name: input.name ?? compiled.plan.name ?? id,
+      status: startAt === null ? 'draft' : 'scheduled',
+      plan: compiled.plan as Plan,
+      planVersion: 1,
+      startAt,
+      batchSize,
+      failureThreshold,
+      createdAt: now,
+      updatedAt: now,
+      ...(input.compliance?.length ? { compliance: [...input.compliance] } : {}),
+    };
+    await store.transaction(tenantId, async (tx) => {
+      await tx.insertCampaign(record);
+      await tx.insertPlanVersion({ tenantId, campaignId: id, version: 1, plan: compiled.plan as Plan, createdAt: now });
+    });
+    return record;
+  }
+
+  async function enroll(
+    caller: Caller,
+    tenantId: string,
+    campaignId: string,
+    audience: ContactSource | readonly AudienceContact[],
+    opts: { onProgress?: (p: { enrolled: number; seen: number }) => void; complete?: boolean } = {},
+  ) {
+    await authorize(caller, 'campaigns.send', tenantId, campaignId);
+    const campaign = await store.transaction(tenantId, (tx) => loadCampaign(tx, campaignId));
+    let enrolled = 0;
+    let seen = 0;
+    for await (const pageContacts of pagesOf(audience, campaign.batchSize)) {
+      const work = newWork();
+      const now = clock.now();
+      const n = await store.transaction(tenantId, async (tx) => {
+        const c = await loadCampaign(tx, campaignId);
+        if (c.status === 'stopped' || c.status === 'canceled' || c.status === 'completed' || c.status === 'failed')
+          throw new DriplineError('ILLEGAL_STATE', `cannot enroll into campaign "${campaignId}": it is ${c.status}`, { details: { campaignId, status: c.status } });
+        const plan = await planFor(tx, campaignId, c.planVersion);
+        const started = pageContacts.map((contact) => ({ contact, r: start(plan, { now, contact, campaignId }) }));
+        const inserted = new Set(
+          await tx.insertEnrollments(started.map(({ contact, r }) => ({ tenantId, campaignId, contactId: contact.id, enrollment: r.enrollment, contact, rowVersion: 0 }))),
+        );
+        for (const { contact, r } of started) {
+          if (!inserted.has(r.enrollment.id)) continue;
+          await applyEffects(tx, { tenantId, campaignId, contactId: contact.id, enrollment: r.enrollment, contact, rowVersion: 0 }, r.effects, work);
+        }
+        if (inserted.size) await tx.incrementAnalytics(campaignId, { 'enrollments.total': inserted.size });
+        return inserted.size;
+      });
+      await afterCommit(work);
+      enrolled += n;
+      seen += pageContacts.length;
+      opts.onProgress?.({ enrolled, seen });
+    }
+    if (opts.complete !== false) {
+      const work = newWork();
+      await store.transaction(tenantId, async (tx) => {
+        const a = await tx.getAnalytics(campaignId);
+        if (!a['audience.complete']) await tx.incrementAnalytics(campaignId, { 'audience.complete': 1 });
+        await maybeComplete(tx, campaignId, work);
+      });
+      await afterCommit(work);
+    }
+    return { enrolled, seen };
+  }
+
+  async function startCampaign(caller: Caller, tenantId: string, campaignId: string, opts: { audience?: ContactSource | readonly AudienceContact[] } = {}) {
+    const c = await transition(caller, tenantId, campaignId, 'start', 'campaigns.send', { startAt: clock.now() });
+    if (opts.audience) await enroll(caller, tenantId, campaignId, opts.audience);
+    return c;
+  }
+
+  async function resumeCampaign(caller: Caller, tenantId: string, campaignId: string) {
+    const c = await transition(caller, tenantId, campaignId, 'resume', 'campaigns.send');
+    if (queue) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.transaction(tenantId, (tx) => tx.listActions(campaignId, { status: ['pending'], limit: 1000, ...(after ? { after } : {}) }));
+        if (!page.length) break;
+        await queue.enqueue(page.map((a) => ({ key: a.key, tenantId, runAt: a.runAt })));
+        after = page[page.length - 1]!.key;
+      }
+    }
+    return c;
+  }
+
+  async function endAll(caller: Caller, tenantId: string, campaignId: string, op: 'stop' | 'cancel') {
+    const c = await transition(caller, tenantId, campaignId, op, 'campaigns.send');
+    let after: string | undefined;
+    for (;;) {
+      const work = newWork();
+      const last = await store.transaction(tenantId, async (tx) => {
+        const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
+        for (const rec of page) {
+          const plan = await planFor(tx, campaignId, rec.enrollment.planVersion);
+          await stepIn(tx, rec, plan, { type: 'stop', reason: op === 'stop' ? 'campaign stopped' : 'campaign canceled' }, clock.now(), work);
+        }
+        return page.length ? page[page.length - 1]!.enrollment.id : null;
+      });
+      await afterCommit(work);
+      if (last === null) break;
+      after = last;
+    }
+    return c;
+  }
+
+  async function activateDueCampaigns(tenantId: string): Promise<number> {
+    const now = clock.now();
+    const due = await store.transaction(tenantId, async (tx) => (await tx.listCampaigns(['scheduled'])).filter((c) => c.startAt !== null && c.startAt <= now));
+    for (const c of due) {
+      const work = newWork();
+      const ok = await store.transaction(tenantId, (tx) => tx.updateCampaign(c.id, { status: 'active', updatedAt: now }, ['scheduled']));
+      if (!ok) continue;
+      work.emits.push(() => events.emit('campaign.status', { tenantId, campaignId: c.id, from: 'scheduled', to: 'active' }));
+      await afterCommit(work);
+      const audience = options.resolveAudience?.(c);
+      if (audience) await enroll(null, tenantId, c.id, audience);
+    }
+    return due.length;
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  function fenced(key: string): DriplineError {
+    return new DriplineError('CONFLICT', `lease on action "${key}" was lost; nothing was written`, { details: { key } });
+  }
+
+  async function processAction(tenantId: string, key: string, owner = 'engine'): Promise<ProcessResult> {
+    const claimed = await store.transaction(tenantId, (tx) => tx.claimAction(key, { now: clock.now(), owner, leaseMs }));
+    if (!claimed) return 'skipped';
+    return processClaimed(tenantId, claimed, owner);
+  }
+
+  interface Prepared {
+    kind: 'send';
+    message: OutboundRecord;
+    campaign: CampaignRecord;
+    sender: string;
+    transport: Transport;
+  }
+
+  /** Phase 1: in one transaction, decide what the action does; up to the transport call. */
+  async function prepare(tenantId: string, action: ActionRecord, owner: string): Promise<{ result: ProcessResult; work: Work; prepared?: Prepared }> {
+    const work = newWork();
+    const now = clock.now();
+    return store.transaction(tenantId, async (tx) => {
+      const current = await tx.getAction(action.key);
+      if (!current || current.status !== 'running' || current.leaseOwner !== owner || (current.leaseExpiresAt ?? 0) < now) return { result: 'lost-lease' as const, work };
+      const finish = async (status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
+        if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
+      };
+      const campaign = await loadCampaign(tx, action.campaignId);
+      if (campaign.status !== 'active') {
+        await finish('pending', { runAt: action.runAt });
+        return { result: 'skipped' as const, work };
+      }
+      let rec = await tx.getEnrollment(action.enrollmentId);
+      if (!rec) {
+        await finish('canceled', { lastError: 'enrollment not found' });
+        return { result: 'skipped' as const, work };
+      }
+      const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
+      const e = rec.enrollment;
+      const existing = action.kind === 'send' ? await tx.getOutbound(action.key) : null;
+
+      let message: OutboundRecord;
+      let pendingStep: StepResult | null = null;
+      if (existing) {
+        // A retry, or a crash between writing the outbox row and recording the outcome.
+        if (e.sendKey !== action.key || e.sendState !== 'sending' || existing.status !== 'sending') {
+          await finish('done');
+          return { result: 'skipped' as const, work };
+        }
+        const crashed = existing.failureReason === null;
+        if (crashed && sendPolicy === 'at-most-once') {
+          await tx.updateOutbound(action.key, { status: 'unknown', failureReason: 'outcome unknown: the worker stopped during the send', updatedAt: now });
+          await tx.incrementAnalytics(campaign.id, { 'messages.unknown': 1 });
+          await stepIn(tx, rec, plan, { type: 'sent', key: action.key, at: now }, now, work);
+          await finish('done');
+          return { result: 'unknown' as const, work };
+        }
+        message = { ...existing, attempts: existing.attempts + 1, failureReason: null, updatedAt: now };
+      } else {
+        pendingStep = step(plan, e, { type: 'timer', key: action.key }, { now, contact: rec.contact });
+        const send = pendingStep.effects.find((x): x is SendEffect => x.type === 'send');
+        if (!send) {
+          if (pendingStep.enrollment !== e) rec = await save(tx, rec, pendingStep.enrollment);
+          await applyEffects(tx, rec, pendingStep.effects, work);
+          await finish(pendingStep.note === 'stale-timer' ? 'canceled' : 'done');
+          if (pendingStep.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
+          return { result: 'stepped' as const, work };
+        }
+        const to = addressFor(rec.contact, send.channel);
+        const rendered = renderMessage(send, { ...(rec.contact.attributes ?? {}), contact_id: rec.contact.id, ...(options.templateVariables?.(rec.contact, campaign) ?? {}) });
+        message = {
+          tenantId,
+          key: action.key,
+          campaignId: campaign.id,
+          contactId: rec.contactId,
+          enrollmentId: e.id,
+          nodeId: send.nodeId,
+          channel: send.channel,
+          to: to ?? '',
+          ...(rendered.subject === undefined ? {} : { subject: rendered.subject }),
+          body: rendered.body,
+          status: 'sending',
+          providerMessageId: null,
+          failureReason: null,
+          attempts: 1,
+          createdAt: now,
+          updatedAt: now,
+        };
+      }
+
+      // Guards: a missing address or a suppression fails the send for good, at once.
+      const suppression = message.to ? await tx.getSuppression(message.to, message.channel) : null;
+      if (!message.to || suppression) {
+        const reason = !message.to ? `contact has no ${message.channel} address` : `recipient is suppressed (${suppression!.reason})`;
+        if (pendingStep) rec = await save(tx, rec, pendingStep.enrollment), await applyEffects(tx, rec, pendingStep.effects, work);
+        const row = { ...message, status: 'failed' as const, failureReason: reason };
+        if (existing) await tx.updateOutbound(action.key, { status: 'failed', failureReason: reason, updatedAt: now });
+        else await tx.insertOutbound(row);
+        await tx.incrementAnalytics(campaign.id, { 'messages.failed': 1, ...(suppression ? { 'messages.suppressed': 1 } : {}) });
+        const { result } = await stepIn(tx, rec, plan, { type: 'sendFailed', key: action.key, at: now, reason, permanent: true }, now, work);
+        await finish('done');
+        if (result.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
+        work.emits.push(() =>
+          events.emit('message.failed', { tenantId, campaignId: campaign.id, key: action.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind: 'permanent', willRetry: false, at: now }),
+        );
+        return { result: 'failed' as const, work };
+      }
+
+      // Deferrals: compliance quiet hours, frequency cap, circuit breaker, rate limits.
+      const transport = transportFor(message.channel);
+      const sender = `${transport.name}:${message.channel}`;
+      const defer = async (until: number, reason: Deferral['reason'], rule?: string) => {
+        await finish('pending', { runAt: until, lastError: `deferred: ${reason}${rule ? ` (${rule})` : ''}` });
+        await tx.incrementAnalytics(campaign.id, { [`deferred.${reason}`]: 1 });
+        work.enqueue.push({ key: action.key, tenantId, runAt: until });
+        const d: Deferral = { tenantId, campaignId: campaign.id, key: action.key, until, reason, ...(rule ? { rule } : {}) };
+        work.emits.push(() => events.emit('message.deferred', d));
+        return { result: 'deferred' as const, work };
+      };
+      if (haltedSenders.has(sender)) return defer(now + 60_000, 'circuit-open', `sender ${sender} halted`);
+      const compliance = compliancePresets(campaign);
+      if (compliance && message.channel !== 'email') {
+        for (const preset of compliance.presets) {
+          if (isQuiet(now, e.zone, preset.quietHours)) {
+            const until = applyQuietHours(now, e.zone, compliance.quietHours as QuietHours[]);
+            return defer(until, 'quiet-hours', `${preset.name}: ${preset.rule}`);
+          }
+        }
+      }
+      const cap = compliance?.frequencyCap && (!frequencyCap || compliance.frequencyCap.max / compliance.frequencyCap.windowMs < frequencyCap.max / frequencyCap.windowMs)
+        ? { max: compliance.frequencyCap.max, windowMs: compliance.frequencyCap.windowMs, rule: `${compliance.frequencyCap.preset}: at most ${compliance.frequencyCap.max} per ${compliance.frequencyCap.windowMs / 3_600_000} h` }
+        : frequencyCap ? { ...frequencyCap, rule: `frequency cap: at most ${frequencyCap.max} per ${frequencyCap.windowMs / 3_600_000} h` } : null;
+      if (cap && !existing) {
+        const times = await tx.listRecentOutboundTimes(message.to, now - cap.windowMs + 1);
+        const d = frequencyCapDecision({ recentSendTimes: times, max: cap.max, windowMs: cap.windowMs, now });
+        if (!d.ok) return defer(d.retryAt, 'frequency-cap', cap.rule);
+      }
+      const breaker = breakerFor(transport.name);
+      if (!breaker.canRequest(now)) {
+        const snap = breaker.snapshot();
+        return defer(Math.max(now + 1, (snap.openedAt ?? now) + breaker.cooldownMs), 'circuit-open', `transport ${transport.name}`);
+      }
+      const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
+      if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
+
+      // Commit the intent: the outbox row (unique by key) and the enrollment's `sending` state.
+      if (pendingStep) {
+        rec = await save(tx, rec, pendingStep.enrollment);
+        await applyEffects(tx, rec, pendingStep.effects, work);
+        if (!(await tx.insertOutbound(message))) throw new DriplineError('CONFLICT', `message "${action.key}" is already in the outbox`);
+      } else {
+        await tx.updateOutbound(action.key, { attempts: message.attempts, failureReason: null, updatedAt: now });
+      }
+      return { result: 'sent' as const, work, prepared: { kind: 'send' as const, message, campaign, sender, transport } };
+    });
+  }
+
+  async function processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult> {
+    const t0 = clock.now();
+    metrics.activeWorkers += 1;
+    try {
+      let phase1;
+      try {
+        phase1 = await prepare(tenantId, action, owner);
+      } catch (e) {
+        if (isDriplineError(e, 'CONFLICT')) return 'lost-lease';
+        throw e;
+      }
+      await afterCommit(phase1.work);
+      const p = phase1.prepared;
+      if (!p) return phase1.result;
+      return await deliver(tenantId, action, owner, p, t0);
+    } finally {
+      metrics.activeWorkers -= 1;
+    }
+  }
+
+  /** Phase 2: call the transport, then record the outcome in one fenced transaction. */
+  async function deliver(tenantId: string, action: ActionRecord, owner: string, p: Prepared, t0: number): Promise<ProcessResult> {
+    const { message, transport, campaign } = p;
+    const breaker = breakerFor(transport.name);
+    let providerMessageId: string | null = null;
+    let error: { reason: string; details: SendErrorDetails } | null = null;
+    try {
+      const receipt = await transport.send({
+        key: message.key,
+        tenantId,
+        campaignId: message.campaignId,
+        contactId: message.contactId,
+        channel: message.channel,
+        to: message.to,
+        ...(message.subject === undefined ? {} : { subject: message.subject }),
+        body: message.body,
+      });
+      providerMessageId = receipt.providerMessageId;
+      if (breaker.onSuccess(clock.now()) === 'closed') events.emit('circuit.close', { transport: transport.name, at: clock.now() });
+    } catch (e) {
+      const details = (isDriplineError(e, 'TRANSPORT_ERROR') ? e.details : { kind: 'ambiguous' }) as unknown as SendErrorDetails;
+      error = { reason: e instanceof Error ? e.message : String(e), details };
+      if (details.kind !== 'permanent' && breaker.onFailure(clock.now()) === 'opened') {
+        log?.warn('circuit opened', { transport: transport.name });
+        events.emit('circuit.open', { transport: transport.name, at: clock.now() });
+      }
+      if (details.haltSender) {
+        haltedSenders.add(p.sender);
+        events.emit('sender.halted', { transport: transport.name, sender: p.sender, reason: error.reason });
+      }
+    }
+
+    const now = clock.now();
+    const work = newWork();
+    let result: ProcessResult;
+    try {
+      result = await store.transaction(tenantId, async (tx) => {
+        const finish = async (status: 'done' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
+          if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
+        };
+        const rec = await tx.getEnrollment(message.enrollmentId);
+        if (!rec) throw new DriplineError('NOT_FOUND', `enrollment "${message.enrollmentId}" not found`);
+        const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
+        const emitFailed = (reason: string, kind: string, willRetry: boolean) =>
+          work.emits.push(() => events.emit('message.failed', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind, willRetry, at: now }));
+
+        let outcome: MachineInput;
+        let status: OutboundStatus;
+        if (!error) {
+          status = 'sent';
+          outcome = { type: 'sent', key: message.key, at: now, providerMessageId: providerMessageId! };
+        } else {
+          const kind = error.details.kind === 'ambiguous' && sendPolicy === 'at-least-once' ? 'retryable' : error.details.kind;
+          const decision = retryDecision(retry, { attempt: message.attempts, kind, ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }), random: random() });
+          if (decision.retry) {
+            await tx.updateOutbound(message.key, { failureReason: `attempt ${message.attempts} failed: ${error.reason}`, updatedAt: now });
+            await finish('pending', { runAt: now + decision.delayMs, lastError: error.reason });
+            await tx.incrementAnalytics(campaign.id, { 'messages.retried': 1 });
+            work.enqueue.push({ key: message.key, tenantId, runAt: now + decision.delayMs });
+            emitFailed(error.reason, error.details.kind, true);
+            return 'retry' as const;
+          }
+          if (decision.reason === 'ambiguous') {
+            // At-most-once: it may have been sent; never send it again.
+            status = 'unknown';
+            outcome = { type: 'sent', key: message.key, at: now };
+          } else {
+            status = 'failed';
+            const reason = decision.reason === 'exhausted' ? `gave up after ${message.attempts} attempts: ${error.reason}` : error.reason;
+            outcome = { type: 'sendFailed', key: message.key, at: now, reason, permanent: true, ...(error.details.providerCode ? { code: error.details.providerCode } : {}) };
+            if (error.details.suppress) await tx.suppress({ tenantId, address: message.to, channel: message.channel, reason: `provider: ${error.reason}`, at: now });
+            emitFailed(reason, error.details.kind, false);
+          }
+        }
+        const { result: stepped } = await stepIn(tx, rec, plan, outcome, now, work);
+        await tx.updateOutbound(message.key, {
+          status,
+          providerMessageId,
+          failureReason: status === 'sent' ? null : outcome.type === 'sendFailed' ? outcome.reason : `outcome unknown: ${error!.reason}`,
+          updatedAt: now,
+        });
+        await tx.incrementAnalytics(campaign.id, { [`messages.${status}`]: 1 });
+        await finish('done');
+        if (stepped.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
+        if (status === 'failed') await maybeFail(tx, campaign, work);
+        if (status !== 'failed') {
+          const uncertain = status === 'unknown';
+          work.emits.push(() =>
+            events.emit('message.sent', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, to: message.to, providerMessageId, uncertain, at: now }),
+          );
+        }
+        // Events that arrived before the provider id was known are applied now, in order.
+        if (providerMessageId) {
+          for (const orphan of await tx.listOrphanEvents(providerMessageId)) {
+            await tx.attachEvent(orphan.providerEventId, message.key);
+            const latest = await tx.getEnrollment(message.enrollmentId);
+            if (latest) await applyEventTo(tx, latest, { id: orphan.providerEventId, type: orphan.type, at: orphan.at, messageKey: message.key }, message, now, work);
+          }
+        }
+        return status === 'sent' ? ('sent' as const) : status === 'unknown' ? ('unknown' as const) : ('failed' as const);
+      });
+    } catch (e) {
+      if (isDriplineError(e, 'CONFLICT')) return 'lost-lease';
+      throw e;
+    }
+    if (result === 'sent' || result === 'unknown') metrics.messagesSent += 1;
+    if (result === 'failed') metrics.messagesFailed += 1;
+    metrics.processed += 1;
+    metrics.processingMs += clock.now() - t0;
+    await afterCommit(work);
+    return result;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Applies a plan event to an enrollment; the outbox status only ever moves forward. */
+  async function applyEventTo(tx: StoreTransaction, rec: EnrollmentRecord, event: PlanEvent, message: OutboundRecord | null, now: number, work: Work) {
+    if (message) {
+      const next: OutboundStatus | null = event.type === 'delivered' ? 'delivered' : event.type === 'opened' && message.channel !== 'email' ? 'read' : event.type === 'failed' ? 'undelivered' : null;
+      const order = (s: OutboundStatus) => OUTBOUND_PROGRESS.indexOf(s as (typeof OUTBOUND_PROGRESS)[number]);
+      if (next && message.status !== 'failed' && message.status !== 'undelivered' && (next === 'undelivered' || order(next) > order(message.status)))
+        await tx.updateOutbound(message.key, { status: next, updatedAt: now });
+    }
+    if (event.type === 'unsubscribed' && message) await tx.suppress({ tenantId: tx.tenantId, address: message.to, channel: message.channel, reason: 'unsubscribed', at: now });
+    const campaign = await loadCampaign(tx, rec.campaignId);
+    const plan = await planFor(tx, rec.campaignId, rec.enrollment.planVersion);
+    const { result } = await stepIn(tx, rec, plan, { type: 'event', event }, now, work);
+    await tx.incrementAnalytics(rec.campaignId, { [`events.${event.type}`]: 1 });
+    if (result.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
+    return result;
+  }
+
+  async function ingestEvent(input: IncomingEvent): Promise<IngestResult> {
+    const { tenantId } = input;
+    const now = clock.now();
+    const type = toPlanEvent(input.type);
+    const at = input.at === undefined ? now : instant(input.at, 'at');
+    const work = newWork();
+    const outcome = await store.transaction(tenantId, async (tx): Promise<{ result: IngestResult; campaignId: string | null; contactId: string | null; note?: string }> => {
+      const message = input.providerMessageId
+        ? await tx.findOutboundByProviderId(input.providerMessageId)
+        : input.messageKey
+          ? await tx.getOutbound(input.messageKey)
+          : null;
+      const fresh = await tx.insertEvent({
+        tenantId,
+        providerEventId: input.providerEventId,
+        type,
+        at,
+        providerMessageId: input.providerMessageId ?? null,
+        messageKey: message?.key ?? input.messageKey ?? (input.providerMessageId ? null : `${input.campaignId ?? ''}:${input.contactId ?? ''}`),
+        receivedAt: now,
+      });
+      if (!fresh) return { result: 'duplicate', campaignId: message?.campaignId ?? input.campaignId ?? null, contactId: message?.contactId ?? input.contactId ?? null };
+      // Opt-outs and opt-ins by address take effect even without a message.
+      if (input.address && (type === 'unsubscribed' || type === 'resubscribed')) {
+        if (type === 'unsubscribed') await tx.suppress({ tenantId, address: input.address, channel: input.channel ?? null, reason: `${input.type} received`, at: now });
+        else await tx.unsuppress(input.address, input.channel ?? null);
+      }
+      if (input.providerMessageId && !message) return { result: 'orphan', campaignId: null, contactId: null };
+      const enrollmentId = message?.enrollmentId ?? (input.campaignId && input.contactId ? `${input.campaignId}:${input.contactId}` : null);
+      const rec = enrollmentId ? await tx.getEnrollment(enrollmentId) : null;
+      if (!rec) return { result: input.address ? 'recorded' : 'unknown-enrollment', campaignId: input.campaignId ?? null, contactId: input.contactId ?? null };
+      const r = await applyEventTo(tx, rec, { id: input.providerEventId, type, at, ...(message ? { messageKey: message.key } : {}) }, message, now, work);
+      const moved = r.effects.length > 0;
+      return { result: moved ? 'applied' : 'recorded', campaignId: rec.campaignId, contactId: rec.contactId, ...(r.note ? { note: r.note } : {}) };
+    });
+    await afterCommit(work);
+    events.emit('event.received', {
+      tenantId,
+      campaignId: outcome.campaignId,
+      contactId: outcome.contactId,
+      type,
+      note: outcome.result === 'orphan' || outcome.result === 'duplicate' ? outcome.result : (outcome.note as never),
+    });
+    return outcome.result;
+  }
+
+  async function suppress(tenantId: string, address: string, channel: Channel | null, reason: string) {
+    await store.transaction(tenantId, (tx) => tx.suppress({ tenantId, address, channel, reason, at: clock.now() }));
+  }
+
+  // ---------------------------------------------------------------- plan versions
+
+  async function updatePlan(caller: Caller, tenantId: string, campaignId: string, plan: unknown) {
+    await authorize(caller, 'campaigns.create', tenantId, campaignId);
+    return store.transaction(tenantId, async (tx) => {
+      const c = await loadCampaign(tx, campaignId);
+      if (['completed', 'stopped', 'canceled', 'failed'].includes(c.status))
+        throw new DriplineError('ILLEGAL_STATE', `cannot change the plan of campaign "${campaignId}": it is ${c.status}`, { details: { campaignId, status: c.status } });
+      const version = c.planVersion + 1;
+      const compiled = compilePlan(plan, { version, key: campaignId });
+      await tx.insertPlanVersion({ tenantId, campaignId, version, plan: compiled.plan as Plan, createdAt: clock.now() });
+      await tx.updateCampaign(campaignId, { plan: compiled.plan as Plan, planVersion: version, updatedAt: clock.now() }, [c.status]);
+      return { version };
+    });
+  }
+
+  async function runMigration(caller: Caller, tenantId: string, campaignId: string, input: MigrationInput, apply: boolean): Promise<MigrationPreview> {
+    await authorize(caller, apply ? 'campaigns.send' : 'campaigns.read', tenantId, campaignId);
+    const campaign = await store.transaction(tenantId, (tx) => loadCampaign(tx, campaignId));
+    const toVersion = input.toVersion ?? campaign.planVersion;
+    const target = await store.transaction(tenantId, (tx) => planFor(tx, campaignId, toVersion));
+    for (const [from, to] of Object.entries(input.map))
+      if (to !== null && !target.nodes.has(to))
+        throw new DriplineError('INVALID_INPUT', `migration map sends "${from}" to "${to}", which is not a node of plan version ${toVersion}`, { details: { from, to, toVersion } });
+    const preview: MigrationPreview = { toVersion, moves: {}, staying: {}, moved: 0 };
+    let after: string | undefined;
+    for (;;) {
+      const work = newWork();
+      const last = await store.transaction(tenantId, async (tx) => {
+        const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
+        for (const rec of page) {
+          const e = rec.enrollment;
+          const mapped = Object.prototype.hasOwnProperty.call(input.map, e.nodeId);
+          if (e.planVersion === toVersion || !mapped || (input.filter && !input.filter(e))) {
+            preview.staying[e.nodeId] = (preview.staying[e.nodeId] ?? 0) + 1;
+            continue;
+          }
+          const to = input.map[e.nodeId] ?? null;
+          const label = `${e.nodeId} → ${to ?? 'exit'}`;
+          preview.moves[label] = (preview.moves[label] ?? 0) + 1;
+          preview.moved += 1;
+          if (apply) await stepIn(tx, rec, target, { type: 'migrate', to }, clock.now(), work);
+        }
+        return page.length ? page[page.length - 1]!.enrollment.id : null;
+      });
+      await afterCommit(work);
+      if (last === null) break;
+      after = last;
+    }
+    return preview;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  async function getCampaignStatus(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignStatusReport> {
+    await authorize(caller, 'campaigns.read', tenantId, campaignId);
+    return store.transaction(tenantId, async (tx) => {
+      const c = await loadCampaign(tx, campaignId);
+      const [a, actions, enrollments] = await Promise.all([tx.getAnalytics(campaignId), tx.countActions(campaignId), tx.countEnrollments(campaignId)]);
+      const total = a['enrollments.total'] ?? 0;
+      const failed = a['enrollments.failed'] ?? 0;
+      const processed = a['enrollments.ended'] ?? 0;
+      const deferred = Object.entries(a).filter(([k]) => k.startsWith('deferred.')).reduce((s, [, v]) => s + v, 0);
+      return {
+        campaignId,
+        status: c.status,
+        totalJobs: Object.values(actions).reduce((s, n) => s + n, 0),
+        activeJobs: actions.running ?? 0,
+        waitingJobs: actions.pending ?? 0,
+        completedJobs: actions.done ?? 0,
+        failedJobs: a['messages.failed'] ?? 0,
+        progress: { processed, total, success: processed - failed, failed, percentage: total ? Math.round((processed / total) * 10_000) / 100 : 0 },
+        metrics: {
+          messagesSent: a['messages.sent'] ?? 0,
+          messagesFailed: a['messages.failed'] ?? 0,
+          messagesUnknown: a['messages.unknown'] ?? 0,
+          deferred,
+          enrollments: enrollments,
+          planVersion: c.planVersion,
+        },
+      };
+    });
+  }
+
+  function getSystemMetrics(): SystemMetrics {
+    const circuits: Record<string, 'closed' | 'open' | 'half-open'> = {};
+    const now = clock.now();
+    for (const [name, b] of breakers) circuits[name] = b.state(now);
+    const states = Object.values(circuits);
+    return {
+      campaignsProcessed: metrics.campaignsProcessed,
+      messagesSent: metrics.messagesSent,
+      messagesFailed: metrics.messagesFailed,
+      averageProcessingTime: metrics.processed ? Math.round(metrics.processingMs / metrics.processed) : 0,
+      activeWorkers: metrics.activeWorkers,
+      circuitBreakerStatus: states.includes('open') ? 'open' : states.includes('half-open') ? 'half-open' : 'closed',
+      circuits,
+    };
+  }
+
+  return {
+    events,
+    clock,
+    createCampaign,
+    getCampaign: async (caller, tenantId, campaignId) => {
+      await authorize(caller, 'campaigns.read', tenantId, campaignId);
+      return store.transaction(tenantId, (tx) => loadCampaign(tx, campaignId));
+    },
+    scheduleCampaign: (caller, tenantId, campaignId, startAt) => transition(caller, tenantId, campaignId, 'schedule', 'campaigns.send', { startAt: instant(startAt, 'startAt') }),
+    startCampaign,
+    pauseCampaign: (caller, tenantId, campaignId) => transition(caller, tenantId, campaignId, 'pause', 'campaigns.send'),
+    resumeCampaign,
+    stopCampaign: (caller, tenantId, campaignId) => endAll(caller, tenantId, campaignId, 'stop'),
+    cancelCampaign: (caller, tenantId, campaignId) => endAll(caller, tenantId, campaignId, 'cancel'),
+    enroll,
+    processAction,
+    processClaimed,
+    ingestEvent,
+    activateDueCampaigns,
+    updatePlan,
+    previewMigration: (caller, tenantId, campaignId, input) => runMigration(caller, tenantId, campaignId, input, false),
+    migrate: (caller, tenantId, campaignId, input) => runMigration(caller, tenantId, campaignId, input, true),
+    getCampaignStatus,
+    getSystemMetrics,
+    suppress,
+  };
+}
+
+export type { CampaignStatus };

@@ -1,0 +1,142 @@
+/**
+ * The worker loop: claim due actions from the store (fairly across campaigns), run them with
+ * bounded concurrency, sleep until the next poll or wake-up. `tick()` runs one round and is
+ * what tests drive with a virtual clock; `start()` loops until `stop()`.
+ */
+import pLimit from 'p-limit';
+import type { ActionRecord, CampaignStore } from '../ports/campaign-store.js';
+import type { Engine, ProcessResult } from './engine.js';
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions {
+  /** The store the engine uses (claims go straight to it). */
+  store: CampaignStore;
+  /** Tenants this worker serves. */
+  tenants: readonly string[] | (() => Promise<readonly string[]>);
+  /** Lease owner; unique per worker. Default a generated id. */
+  id?: string;
+  /** Sends in flight at once. Default 10. */
+  concurrency?: number;
+  /** Actions claimed per round. Default 100. */
+  batchSize?: number;
+  /** Fair share: at most this many actions of one campaign per round. Default batchSize / 4. */
+  perCampaignLimit?: number;
+  /** Lease on claimed actions; must outlast a send. Default 60 s. */
+  leaseMs?: number;
+  /** Sleep between rounds that found nothing. Default 1 s. */
+  pollIntervalMs?: number;
+  /** Called after every round. */
+  onRound?: (round: { claimed: number; results: Partial<Record<ProcessResult, number>> }) => void;
+}
+
+/** A running worker. */
+export interface Worker {
+  readonly id: string;
+  /** Runs one round for every tenant; returns how many actions it processed. */
+  tick(): Promise<number>;
+  /** Loops rounds until {@link Worker.stop}. Resolves when it has stopped. */
+  start(): Promise<void>;
+  /** Asks the loop to run a round now (e.g. from a queue wake-up). */
+  wake(): void;
+  /** Stops claiming, lets in-flight actions finish, then resolves. */
+  stop(): Promise<void>;
+  /** Counts of results since creation. */
+  readonly stats: Readonly<Partial<Record<ProcessResult, number>>>;
+}
+
+/**
+ * Creates a worker for an engine.
+ *
+ * @example
+ * ```ts
+ * const worker = createWorker(engine, { store, tenants: ['acme'], concurrency: 20 });
+ * process.on('SIGTERM', () => void worker.stop());
+ * await worker.start();
+ * ```
+ */
+export function createWorker(engine: Engine, options: WorkerOptions): Worker {
+  const id = options.id ?? `worker-${Math.random().toString(36).slice(2, 10)}`;
+  const concurrency = options.concurrency ?? 10;
+  const batchSize = options.batchSize ?? 100;
+  const perCampaignLimit = options.perCampaignLimit ?? Math.max(1, Math.ceil(batchSize / 4));
+  const leaseMs = options.leaseMs ?? 60_000;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const limit = pLimit(concurrency);
+  const stats: Partial<Record<ProcessResult, number>> = {};
+  let running = false;
+  let stopping = false;
+  let loop: Promise<void> | null = null;
+  let wakeUp: (() => void) | null = null;
+  let inFlight: Promise<unknown> = Promise.resolve();
+
+  const tenants = async () => (typeof options.tenants === 'function' ? options.tenants() : options.tenants);
+
+  async function tick(): Promise<number> {
+    let processed = 0;
+    for (const tenantId of await tenants()) {
+      await engine.activateDueCampaigns(tenantId);
+      const claimed: ActionRecord[] = await options.store.transaction(tenantId, (tx) =>
+        tx.claimDueActions({ now: engine.clock.now(), limit: batchSize, owner: id, leaseMs, perCampaignLimit }),
+      );
+      if (!claimed.length) continue;
+      const results: Partial<Record<ProcessResult, number>> = {};
+      const round = Promise.all(
+        claimed.map((a) =>
+          limit(async () => {
+            const r = await engine.processClaimed(tenantId, a, id);
+            results[r] = (results[r] ?? 0) + 1;
+            stats[r] = (stats[r] ?? 0) + 1;
+          }),
+        ),
+      );
+      inFlight = round;
+      await round;
+      processed += claimed.length;
+      options.onRound?.({ claimed: claimed.length, results });
+    }
+    return processed;
+  }
+
+  async function run() {
+    while (!stopping) {
+      const n = await tick();
+      if (stopping) break;
+      if (n === 0)
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, pollIntervalMs);
+          wakeUp = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      wakeUp = null;
+    }
+  }
+
+  return {
+    id,
+    tick,
+    get stats() {
+      return stats;
+    },
+    start() {
+      if (!running) {
+        running = true;
+        stopping = false;
+        loop = run().finally(() => {
+          running = false;
+        });
+      }
+      return loop!;
+    },
+    wake() {
+      wakeUp?.();
+    },
+    async stop() {
+      stopping = true;
+      wakeUp?.();
+      await loop;
+      await inFlight;
+    },
+  };
+}
