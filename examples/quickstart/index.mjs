@@ -142,7 +142,8 @@ const local = (ms, zone) => DateTime.fromMillis(ms, { zone }).toFormat('ccc dd L
 const hhmm = (ms, zone) => DateTime.fromMillis(ms, { zone }).toFormat('HH:mm');
 const utc = (ms) => DateTime.fromMillis(ms, { zone: 'utc' }).toFormat("dd LLL HH:mm'Z'");
 
-function describe(entries, zone) {
+function describe(list, zone) {
+  const entries = list;
   const lines = [];
   let node = '(start)';
   const eventsById = new Map(entries.filter((e) => e.kind === 'event').map((e) => [e.event.id, e.event]));

@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './plan/index.js';
 export * from './schedule/index.js';
 export * from './machine/index.js';
+export * from './policy/index.js';
 export type * from './ports.js';
 export * from './memory/index.js';
 export * from './engine/index.js';

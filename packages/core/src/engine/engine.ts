@@ -520,7 +520,7 @@ export function createEngine(options: EngineOptions): Engine {
     const now = clock.now();
     return store.transaction(tenantId, async (tx) => {
       const current = await tx.getAction(action.key);
-      if (!current || current.status !== 'running' || current.leaseOwner !== owner || (current.leaseExpiresAt ?? 0) < now) return { result: 'lost-lease' as const, work };
+      if (!current || current.status !== 'running' || current.leaseOwner !== owner || (current.leaseExpiresAt ?? 0) <= now) return { result: 'lost-lease' as const, work };
       const finish = async (status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
         if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
       };
@@ -634,13 +634,14 @@ export function createEngine(options: EngineOptions): Engine {
         const d = frequencyCapDecision({ recentSendTimes: times, max: cap.max, windowMs: cap.windowMs, now });
         if (!d.ok) return defer(d.retryAt, 'frequency-cap', cap.rule);
       }
+      // The limiter before the breaker: a half-open trial slot is only taken by a call that goes out.
+      const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
+      if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
       const breaker = breakerFor(transport.name);
       if (!breaker.canRequest(now)) {
         const snap = breaker.snapshot();
         return defer(Math.max(now + 1, (snap.openedAt ?? now) + breaker.cooldownMs), 'circuit-open', `transport ${transport.name}`);
       }
-      const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
-      if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
 
       // Commit the intent: the outbox row (unique by key) and the enrollment's `sending` state.
       if (pendingStep) {
@@ -748,6 +749,12 @@ export function createEngine(options: EngineOptions): Engine {
             emitFailed(reason, error.details.kind, false);
           }
         }
+        if (status !== 'failed') {
+          const uncertain = status === 'unknown';
+          work.emits.push(() =>
+            events.emit('message.sent', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, to: message.to, providerMessageId, uncertain, at: now }),
+          );
+        }
         const { result: stepped } = await stepIn(tx, rec, plan, outcome, now, work);
         await tx.updateOutbound(message.key, {
           status,
@@ -759,12 +766,6 @@ export function createEngine(options: EngineOptions): Engine {
         await finish('done');
         if (stepped.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
         if (status === 'failed') await maybeFail(tx, campaign, work);
-        if (status !== 'failed') {
-          const uncertain = status === 'unknown';
-          work.emits.push(() =>
-            events.emit('message.sent', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, to: message.to, providerMessageId, uncertain, at: now }),
-          );
-        }
         // Events that arrived before the provider id was known are applied now, in order.
         if (providerMessageId) {
           for (const orphan of await tx.listOrphanEvents(providerMessageId)) {

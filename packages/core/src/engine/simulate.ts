@@ -52,13 +52,19 @@ export interface SimulateOptions {
   contacts: readonly AudienceContact[] | number;
   /** When the campaign starts: epoch ms, ISO instant or Date. */
   start: number | string | Date;
-  /** When to stop: an instant, or an ISO duration after `start` (e.g. `"P30D"`). */
+  /**
+   * When to stop: an instant, or an ISO duration after `start` (e.g. `"P30D"`), added in the
+   * plan's time zone: calendar days keep the local clock time across DST, so `P14D` over a
+   * spring-forward is 14 × 24 h − 1 h.
+   */
   until: number | string | Date;
   /** Events at fixed times. */
   events?: readonly SimulatedEvent[];
   /**
    * How recipients react to each message: return events with a delay (ms or ISO duration)
    * after the send. Must be deterministic (derive choices from the key, not `Math.random`).
+   * Each reaction gets its own event id (`key:type:index`), so two opens of one message are
+   * two events.
    */
   respond?: (message: SimulatedMessage) => ReadonlyArray<{ type: string; after: number | string }> | undefined | void;
   /** Makes the fake transport fail (see `createFakeTransport`). */
@@ -181,10 +187,10 @@ export async function simulate(plan: unknown, options: SimulateOptions): Promise
     bump(summary.sentByNode, nodeId);
     push({ at, kind: 'sent', enrollmentId: enrollmentOf(contactId), contactId, key, nodeId, channel, to, providerMessageId: providerMessageId ?? '(unknown)' });
     const reacts = options.respond?.({ key, contactId, nodeId, channel, sentAt: at });
-    for (const r of reacts ?? []) {
+    (reacts ?? []).forEach((r, i) => {
       const when = typeof r.after === 'number' ? at + r.after : addDuration(at, parseDuration(r.after), 'UTC');
-      addEvent(contactId, { id: `${key}:${r.type}`, type: r.type, at: when, messageKey: key });
-    }
+      addEvent(contactId, { id: `${key}:${r.type}:${i}`, type: r.type, at: when, messageKey: key });
+    });
   });
   engine.events.on('message.failed', ({ contactId, key, nodeId, reason, kind, willRetry, at }) => {
     if (willRetry) return;

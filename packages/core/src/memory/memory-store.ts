@@ -253,7 +253,7 @@ export function createMemoryStore(): MemoryStore {
       },
       async finishAction(key, owner, now, status, patch = {}) {
         const a = d.actions.get(key);
-        if (!a || a.status !== 'running' || a.leaseOwner !== owner || (a.leaseExpiresAt ?? 0) < now) return false;
+        if (!a || a.status !== 'running' || a.leaseOwner !== owner || (a.leaseExpiresAt ?? 0) <= now) return false;
         putAction({
           ...a,
           status,
@@ -300,6 +300,9 @@ export function createMemoryStore(): MemoryStore {
         const n = d.transitions.length;
         for (const r of records) d.transitions.push(copy({ ...r, tenantId }));
         undo.push(() => void (d.transitions.length = n));
+      },
+      async listTransitions(enrollmentId) {
+        return d.transitions.filter((t) => t.enrollmentId === enrollmentId).map(copy);
       },
       async insertEvent(ev) {
         if (d.events.has(ev.providerEventId)) return false;

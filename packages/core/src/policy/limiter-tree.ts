@@ -29,9 +29,11 @@ export interface LimiterTreeConfig {
   /**
    * Share each tenant's limit fairly between its campaigns (default `true`): a campaign may use
    * at most `ceil(L / n)` of the tenant limit `L` per tenant window, where `n` is the number of
-   * the tenant's campaigns that asked (granted or refused) within the last tenant window. A
-   * campaign alone gets all of `L`; a big campaign cannot starve a small one. Needs a `tenant`
-   * limit, and requests that name both `tenant` and `campaign`.
+   * the tenant's campaigns that asked (granted or refused) within the last tenant window, its
+   * start included (`[now - window, now]`: a campaign refused at `t` and told to come back at
+   * `t + window` still counts when it does). A campaign alone gets all of `L`; a big campaign
+   * cannot starve a small one. Needs a `tenant` limit, and requests that name both `tenant`
+   * and `campaign`.
    */
   fairShare?: boolean;
 }
@@ -56,7 +58,7 @@ export type TreeAcquireResult = { ok: true } | { ok: false; retryAt: number; lev
 export interface FairSharePeek {
   /** `ceil(tenant limit / activeCampaigns)`. */
   share: number;
-  /** The tenant's campaigns that asked within the last tenant window, this one included. */
+  /** The tenant's campaigns that asked within the last tenant window (start included), this one included. */
   activeCampaigns: number;
   /** This campaign's grants within the last tenant window. */
   used: number;
@@ -273,9 +275,9 @@ export class LimiterTree {
     const rate = this.tenantRate;
     if (!this.fairShare || !rate || keys.tenant === undefined || keys.campaign === undefined) return undefined;
     const W = rate.windowMs;
-    // Drop groups, then members, that asked nothing within the last window.
+    // Drop groups, then members, that asked nothing within the last window (start included).
     for (const [key, g] of this.groups) {
-      if (g.last + W > t) break;
+      if (g.last + W >= t) break;
       this.groups.delete(key);
     }
     let group = this.groups.get(keys.tenant);
@@ -285,7 +287,7 @@ export class LimiterTree {
     this.groups.set(keys.tenant, group);
     const members = group.members;
     for (const [key, m] of members) {
-      if (m.lastSeen + W > t) break;
+      if (m.lastSeen + W >= t) break;
       members.delete(key);
     }
     let self = members.get(keys.campaign);
@@ -294,15 +296,17 @@ export class LimiterTree {
     self.lastSeen = t;
     members.set(keys.campaign, self);
 
-    // While others stay active the share is ceil(L / active); each one that goes quiet raises it.
+    // While others stay active the share is ceil(L / active); each one that goes quiet raises
+    // it. Another campaign counts up to and including `lastSeen + W`, and no longer 1 ms later
+    // (the resolution of retryAt when a share grows).
     let active = members.size;
     let from = t;
     for (const m of members.values()) {
       if (m === self) break;
       const until = m.lastSeen + W;
       const at = self.log.availableAt(from, n, Math.ceil(rate.limit / active));
-      if (at < until) return { log: self.log, at };
-      from = until > from ? until : from;
+      if (at <= until) return { log: self.log, at };
+      if (until + 1 > from) from = until + 1;
       active -= 1;
     }
     return { log: self.log, at: self.log.availableAt(from, n, Math.ceil(rate.limit / active)) };
@@ -335,7 +339,7 @@ export class LimiterTree {
       const group = this.groups.get(keys.tenant);
       if (group) {
         for (const [key, m] of group.members) {
-          if (m.lastSeen + rate.windowMs <= t) continue;
+          if (m.lastSeen + rate.windowMs < t) continue;
           if (key === keys.campaign) used = m.log.used(t);
           else active += 1;
         }

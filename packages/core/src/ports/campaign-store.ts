@@ -137,6 +137,16 @@ export interface ClaimOptions {
 /**
  * The work of one transaction. Every method is scoped to the transaction's tenant: no call
  * with tenant A ever reads or changes tenant B's rows.
+ *
+ * Conventions every implementation keeps (the conformance suite checks them):
+ * - Uniqueness is per tenant: campaign ids, (campaign, contact) enrollments, enrollment ids,
+ *   action keys, outbox keys and provider event ids.
+ * - A lease is live while `now < leaseExpiresAt`: at `now >= leaseExpiresAt` the action may be
+ *   claimed by another worker and its owner may no longer finish it.
+ * - Optional fields that were not set come back absent (not `null`); numbers and epoch
+ *   milliseconds come back as JS numbers.
+ * - Ordering: "id order" and "key order" are code-point order (`COLLATE "C"` in PostgreSQL).
+ * - An empty `status` filter array matches nothing; an absent one matches everything.
  */
 export interface StoreTransaction {
   readonly tenantId: string;
@@ -149,14 +159,15 @@ export interface StoreTransaction {
   getEnrollment(enrollmentId: string): Promise<EnrollmentRecord | null>;
   /** Writes the record if its stored `rowVersion` is `expectedRowVersion` (it stores `expectedRowVersion + 1`). */
   updateEnrollment(record: EnrollmentRecord, expectedRowVersion: number): Promise<boolean>;
-  /** Inserts actions as `pending`; an existing key is left alone. */
+  /** Inserts actions (as given, normally `pending`); an existing key is left alone. */
   insertActions(actions: readonly ActionRecord[]): Promise<void>;
   /** Marks pending (or running) actions canceled. */
   cancelActions(keys: readonly string[]): Promise<void>;
   getAction(key: string): Promise<ActionRecord | null>;
   /**
    * Claims due actions of `active` campaigns: `pending` with `runAt <= now`, or `running`
-   * with an expired lease, earliest first. Sets `running`, the owner and the lease, and
+   * with an expired lease, earliest first (by `runAt`, or by lease expiry for taken-over
+   * actions; ties by key). Sets `running`, the owner and the lease, and
    * increments `attempts`. Actions of paused (or otherwise inactive) campaigns stay put.
    */
   claimDueActions(options: ClaimOptions): Promise<ActionRecord[]>;
@@ -168,7 +179,8 @@ export interface StoreTransaction {
   claimAction(key: string, options: Omit<ClaimOptions, 'limit'>): Promise<ActionRecord | null>;
   /**
    * Finishes a claimed action, fenced: only if it is still `running` under `owner` and the
-   * lease has not expired at `now`. Returns whether it did; on `false` the caller must roll back.
+   * lease is live at `now` (`now < leaseExpiresAt`). Returns whether it did; on `false` the
+   * caller must roll back. `status: 'pending'` releases it, optionally at a new `runAt`.
    */
   finishAction(key: string, owner: string, now: number, status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }): Promise<boolean>;
   /** Inserts an outbox row; returns `false` if the key exists. */
@@ -176,6 +188,8 @@ export interface StoreTransaction {
   updateOutbound(key: string, patch: Partial<Pick<OutboundRecord, 'status' | 'providerMessageId' | 'failureReason' | 'attempts' | 'updatedAt'>>): Promise<void>;
   getOutbound(key: string): Promise<OutboundRecord | null>;
   appendTransitions(records: readonly TransitionAuditRecord[]): Promise<void>;
+  /** The audit trail of one enrollment, in the order it was written. */
+  listTransitions(enrollmentId: string): Promise<TransitionAuditRecord[]>;
   /** Inserts an event; returns `false` if its provider event id was seen. */
   insertEvent(event: MessageEventRecord): Promise<boolean>;
   incrementAnalytics(campaignId: string, deltas: Readonly<Record<string, number>>): Promise<void>;
@@ -207,11 +221,17 @@ export interface StoreTransaction {
   listOrphanEvents(providerMessageId: string): Promise<MessageEventRecord[]>;
   /** Sets the message an event belongs to. */
   attachEvent(providerEventId: string, messageKey: string): Promise<void>;
-  /** Adds or replaces a suppression. */
+  /** Adds or replaces the suppression of (`address`, `channel`). */
   suppress(record: SuppressionRecord): Promise<void>;
-  /** Lifts a suppression (e.g. START after STOP). Returns whether there was one. */
+  /**
+   * Lifts exactly the suppression of (`address`, `channel`) — `null` is the all-channel one —
+   * e.g. START after STOP. Returns whether there was one.
+   */
   unsuppress(address: string, channel: Channel | null): Promise<boolean>;
-  /** The suppression that applies to `address` on `channel` (its own or an all-channel one). */
+  /**
+   * The suppression that applies to `address` on `channel`: the channel's own if there is
+   * one, else the all-channel one, else `null`.
+   */
   getSuppression(address: string, channel: Channel): Promise<SuppressionRecord | null>;
 }
 

@@ -125,6 +125,26 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await tx(t, (s) => s.getCampaign('c2'))).toBeNull();
       });
 
+      it('hands out copies: changing a record after writing or reading it does not change the store', async () => {
+        const t = freshTenant();
+        const c = campaignRecord(t, 'c1');
+        const written = structuredClone(c);
+        await tx(t, (s) => s.insertCampaign(written));
+        written.name = 'changed after insert';
+        const read = await tx(t, (s) => s.getCampaign('c1'));
+        expect(read).toEqual(c);
+        read!.name = 'changed after read';
+        read!.status = 'failed';
+        expect(await tx(t, (s) => s.getCampaign('c1'))).toEqual(c);
+
+        const e = enrollmentRecord(t, 'c1', 'alice');
+        const copy = structuredClone(e);
+        await tx(t, (s) => s.insertEnrollments([copy]));
+        copy.enrollment.pending.push('mutated');
+        (await tx(t, (s) => s.getEnrollment(e.enrollment.id)))!.enrollment.inbox.push({ type: 'opened', at: T0, consumed: false });
+        expect(await tx(t, (s) => s.getEnrollment(e.enrollment.id))).toEqual(e);
+      });
+
       it('reads its own writes inside a transaction', async () => {
         const t = freshTenant();
         const c = campaignRecord(t, 'c1');
@@ -337,6 +357,9 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect((await getAction(t, 'done'))?.status).toBe('done');
         expect((await getAction(t, 'kept'))?.status).toBe('pending');
         expect(await getAction(t, 'unknown')).toBeNull();
+        // The worker that held the canceled action can no longer finish it.
+        expect(await tx(t, (s) => s.finishAction('running', 'w1', T0 + 1, 'done'))).toBe(false);
+        expect((await getAction(t, 'running'))?.status).toBe('canceled');
         // Canceled actions are never claimed again.
         expect(await tx(t, (s) => s.claimAction('pending', claimAt(T0 + 10 * LEASE)))).toBeNull();
         expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 10 * LEASE))))).toEqual(['kept']);

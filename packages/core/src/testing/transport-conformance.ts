@@ -114,13 +114,13 @@ export function runTransportConformance(options: TransportConformanceOptions): v
 
     it('hands the provider exactly the body and the recipient', async () => {
       const before = (await h.received()).length;
-      const body = `Hi ${NASTY.unicode} ${NASTY.emoji} ${NASTY.quotes} ${NASTY.injection} https://example.test/?a=1&b=%20`;
+      const body = ` Hi ${NASTY.unicode} ${NASTY.emoji} ${NASTY.quotes} ${NASTY.injection} https://example.test/?a=1&b=%20+c ${NASTY.whitespace}`;
       await h.transport.send(message(body));
       expect(await receivedSince(before)).toEqual([{ to: h.to, body, channel: h.channel }]);
     });
 
     for (const kind of KINDS) {
-      it(`a ${kind} failure throws TRANSPORT_ERROR with details.kind "${kind}" and retryable ${kind === 'retryable'}; the next send works`, async () => {
+      it(`${kind === 'ambiguous' ? 'an' : 'a'} ${kind} failure throws TRANSPORT_ERROR with details.kind "${kind}" and retryable ${kind === 'retryable'}; the next send works`, async () => {
         await h.failNext(kind);
         let caught: unknown = undefined;
         let resolved = false;
