@@ -33,6 +33,14 @@ export function seeded(seed: number): () => number {
   };
 }
 
+/** Every harness created since the last {@link takeHarnesses} call. */
+const created: Array<ReturnType<typeof harness>> = [];
+
+/** Returns and forgets the harnesses tests created (for an afterEach check). */
+export function takeHarnesses(): Array<ReturnType<typeof harness>> {
+  return created.splice(0);
+}
+
 export function harness(options: Partial<EngineOptions> & { fail?: FakeTransportOptions['fail']; tenant?: string; start?: number; batchSize?: number } = {}) {
   const tenant = options.tenant ?? 't1';
   const clock = createVirtualClock(options.start ?? T0);
@@ -42,7 +50,7 @@ export function harness(options: Partial<EngineOptions> & { fail?: FakeTransport
   const { fail: _f, tenant: _t, start: _s, batchSize, ...engineOptions } = options;
   const engine = createEngine({ store, queue, transports: transport, clock, random: seeded(7), rateLimits: {}, ...engineOptions });
   const worker = createWorker(engine, { store, tenants: [tenant], id: 'w1', batchSize: batchSize ?? 200, concurrency: 16 });
-  return {
+  const h = {
     tenant,
     clock,
     store,
@@ -52,10 +60,17 @@ export function harness(options: Partial<EngineOptions> & { fail?: FakeTransport
     worker,
     /** Runs due work, jumping the clock from one due time to the next, up to `until`. */
     async runUntil(until: number, onTick?: (now: number) => Promise<void> | void) {
+      let sameInstant = 0;
       for (let guard = 0; guard < 1_000_000; guard++) {
         const next = store.nextDueAt(tenant);
         if (next === null || next > until) break;
-        if (next > clock.now()) clock.advanceTo(next);
+        if (next > clock.now()) {
+          clock.advanceTo(next);
+          sameInstant = 0;
+        } else if (++sameInstant > 5000) {
+          const stuck = store.dump(tenant).actions.filter((a) => a.status === 'pending' && a.runAt <= clock.now()).slice(0, 3);
+          throw new Error(`no progress at ${new Date(clock.now()).toISOString()}: ${JSON.stringify(stuck)}`);
+        }
         const n = await worker.tick();
         await onTick?.(clock.now());
         // Due work that cannot be claimed (a paused campaign): nothing more to do now.
@@ -67,6 +82,8 @@ export function harness(options: Partial<EngineOptions> & { fail?: FakeTransport
       return store.dump(tenant);
     },
   };
+  created.push(h);
+  return h;
 }
 
 /** Every message key is in the outbox once, and the transport accepted each key at most once. */

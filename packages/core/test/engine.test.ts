@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildCampaigns, hash32, isDriplineError, type PlanInput, type Principal } from '../src/index.js';
-import { T0, contacts, expectNoKeySentTwice, harness } from './engine-harness.js';
+import { T0, contacts, expectNoKeySentTwice, harness, takeHarnesses } from './engine-harness.js';
+
+// After every scenario: no message key in the outbox twice, no key accepted by the transport twice.
+afterEach(() => {
+  for (const h of takeHarnesses()) expectNoKeySentTwice(h);
+});
 
 const H = 3_600_000;
 const D = 24 * H;

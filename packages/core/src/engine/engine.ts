@@ -55,6 +55,8 @@ import type {
 /** What processing one action did. */
 export type ProcessResult = 'skipped' | 'lost-lease' | 'stepped' | 'sent' | 'failed' | 'retry' | 'deferred' | 'unknown';
 
+/** Claims of an action whose processing keeps throwing before it is parked. */
+const MAX_CLAIMS = 10;
 /** Minimum sends before a campaign's failure rate is judged. */
 const FAILURE_SAMPLE = 20;
 const DAY = 86_400_000;
@@ -239,6 +241,24 @@ export function createEngine(options: EngineOptions): Engine {
     return p;
   }
 
+  /** Refuses a plan whose quiet hours, with the compliance presets, leave no time to send a text. */
+  function assertSendableWindows(compiled: CompiledPlan, presetNames: readonly string[]) {
+    const presets = presetNames.length ? resolveCompliance([...new Set(presetNames)]).presets : [];
+    const texts = [...compiled.nodes.values()].some((n) => n.kind === 'send' && n.channel !== 'email');
+    const windows = [...(compiled.plan.quietHours ? [compiled.plan.quietHours] : []), ...(texts ? presets.map((p) => p.quietHours) : [])];
+    if (windows.length < 2) return; // one window alone is checked by validatePlan
+    try {
+      applyQuietHours(Date.UTC(2026, 0, 5, 12), 'UTC', windows);
+    } catch (e) {
+      if (!isDriplineError(e, 'QUIET_HOURS_COVER_ALL')) throw e;
+      throw new DriplineError(
+        'INVALID_INPUT',
+        `the plan's quiet hours ${JSON.stringify(compiled.plan.quietHours)} and compliance preset(s) ${presets.map((p) => p.name).join(', ')} together leave no time at which a text may be sent`,
+        { details: { quietHours: compiled.plan.quietHours, presets: presets.map((p) => p.name) } },
+      );
+    }
+  }
+
   function compliancePresets(campaign: CampaignRecord) {
     const names = [...defaultCompliance, ...((campaign as CampaignRecord & { compliance?: string[] }).compliance ?? [])];
     return names.length ? resolveCompliance([...new Set(names)]) : null;
@@ -364,7 +384,7 @@ export function createEngine(options: EngineOptions): Engine {
     await authorize(caller, 'campaigns.create', tenantId);
     const id = input.id ?? `cmp_${clock.now().toString(36)}_${(++idCounter).toString(36)}`;
     const compiled = compilePlan(input.plan, { version: 1, key: id });
-    if (input.compliance?.length) resolveCompliance([...input.compliance]);
+    assertSendableWindows(compiled, [...defaultCompliance, ...(input.compliance ?? [])]);
     const now = clock.now();
     const startAt = input.startAt === undefined ? null : instant(input.startAt, 'startAt');
     const batchSize = input.batchSize ?? 1000;
@@ -587,28 +607,50 @@ export function createEngine(options: EngineOptions): Engine {
         };
       }
 
-      // Guards: a missing address or a suppression fails the send for good, at once.
-      const suppression = message.to ? await tx.getSuppression(message.to, message.channel) : null;
-      if (!message.to || suppression) {
-        const reason = !message.to ? `contact has no ${message.channel} address` : `recipient is suppressed (${suppression!.reason})`;
-        if (pendingStep) rec = await save(tx, rec, pendingStep.enrollment), await applyEffects(tx, rec, pendingStep.effects, work);
-        const row = { ...message, status: 'failed' as const, failureReason: reason };
+      /** Fails the send for good, at once: no transport call. */
+      const failNow = async (reason: string, suppressed = false) => {
+        if (pendingStep) {
+          rec = await save(tx, rec!, pendingStep.enrollment);
+          await applyEffects(tx, rec, pendingStep.effects, work);
+          pendingStep = null;
+        }
         if (existing) await tx.updateOutbound(action.key, { status: 'failed', failureReason: reason, updatedAt: now });
-        else await tx.insertOutbound(row);
-        await tx.incrementAnalytics(campaign.id, { 'messages.failed': 1, ...(suppression ? { 'messages.suppressed': 1 } : {}) });
-        const { result } = await stepIn(tx, rec, plan, { type: 'sendFailed', key: action.key, at: now, reason, permanent: true }, now, work);
+        else await tx.insertOutbound({ ...message, status: 'failed', failureReason: reason });
+        await tx.incrementAnalytics(campaign.id, { 'messages.failed': 1, ...(suppressed ? { 'messages.suppressed': 1 } : {}) });
+        const { result } = await stepIn(tx, rec!, plan, { type: 'sendFailed', key: action.key, at: now, reason, permanent: true }, now, work);
         await finish('done');
         if (result.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
         work.emits.push(() =>
           events.emit('message.failed', { tenantId, campaignId: campaign.id, key: action.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind: 'permanent', willRetry: false, at: now }),
         );
         return { result: 'failed' as const, work };
-      }
+      };
 
-      // Deferrals: compliance quiet hours, frequency cap, circuit breaker, rate limits.
+      // Guards: a missing address or a suppression fails the send for good, at once.
+      const suppression = message.to ? await tx.getSuppression(message.to, message.channel) : null;
+      if (!message.to) return failNow(`contact has no ${message.channel} address`);
+      if (suppression) return failNow(`recipient is suppressed (${suppression.reason})`, true);
+
+      // Deferrals: quiet hours (the plan's and compliance presets'), frequency cap, rate
+      // limits, circuit breaker. A deferred send never lands inside a quiet window: every
+      // deferral is settled outside all of them, and a send whose time came inside one (after
+      // a retry or a deferral) waits for its end.
       const transport = transportFor(message.channel);
       const sender = `${transport.name}:${message.channel}`;
-      const defer = async (until: number, reason: Deferral['reason'], rule?: string) => {
+      const compliance = compliancePresets(campaign);
+      const windows: Array<{ label: string; quietHours: QuietHours }> = [];
+      if (plan.plan.quietHours) windows.push({ label: `plan: quiet hours ${plan.plan.quietHours.start}–${plan.plan.quietHours.end}`, quietHours: plan.plan.quietHours });
+      if (compliance && message.channel !== 'email') for (const p of compliance.presets) windows.push({ label: `${p.name}: ${p.rule}`, quietHours: p.quietHours });
+      const quiet = windows.map((w) => w.quietHours);
+      const defer = async (at: number, reason: Deferral['reason'], rule?: string): Promise<{ result: ProcessResult; work: Work }> => {
+        let until: number;
+        try {
+          until = quiet.length ? applyQuietHours(at, e.zone, quiet) : at;
+        } catch (err) {
+          if (!isDriplineError(err, 'QUIET_HOURS_COVER_ALL')) throw err;
+          // No time is ever allowed (e.g. engine presets added after the campaign was made): fail it, do not loop.
+          return failNow(`no time to send: ${windows.map((w) => w.label).join(' and ')} leave no allowed time`);
+        }
         await finish('pending', { runAt: until, lastError: `deferred: ${reason}${rule ? ` (${rule})` : ''}` });
         await tx.incrementAnalytics(campaign.id, { [`deferred.${reason}`]: 1 });
         work.enqueue.push({ key: action.key, tenantId, runAt: until });
@@ -617,15 +659,7 @@ export function createEngine(options: EngineOptions): Engine {
         return { result: 'deferred' as const, work };
       };
       if (haltedSenders.has(sender)) return defer(now + 60_000, 'circuit-open', `sender ${sender} halted`);
-      const compliance = compliancePresets(campaign);
-      if (compliance && message.channel !== 'email') {
-        for (const preset of compliance.presets) {
-          if (isQuiet(now, e.zone, preset.quietHours)) {
-            const until = applyQuietHours(now, e.zone, compliance.quietHours as QuietHours[]);
-            return defer(until, 'quiet-hours', `${preset.name}: ${preset.rule}`);
-          }
-        }
-      }
+      for (const w of windows) if (isQuiet(now, e.zone, w.quietHours)) return defer(now, 'quiet-hours', w.label);
       const cap = compliance?.frequencyCap && (!frequencyCap || compliance.frequencyCap.max / compliance.frequencyCap.windowMs < frequencyCap.max / frequencyCap.windowMs)
         ? { max: compliance.frequencyCap.max, windowMs: compliance.frequencyCap.windowMs, rule: `${compliance.frequencyCap.preset}: at most ${compliance.frequencyCap.max} per ${compliance.frequencyCap.windowMs / 3_600_000} h` }
         : frequencyCap ? { ...frequencyCap, rule: `frequency cap: at most ${frequencyCap.max} per ${frequencyCap.windowMs / 3_600_000} h` } : null;
@@ -664,6 +698,16 @@ export function createEngine(options: EngineOptions): Engine {
         phase1 = await prepare(tenantId, action, owner);
       } catch (e) {
         if (isDriplineError(e, 'CONFLICT')) return 'lost-lease';
+        // A poison action (it throws every time) is parked with its error after MAX_CLAIMS
+        // claims instead of being retried for ever; it stays visible as canceled with lastError.
+        if (action.attempts >= MAX_CLAIMS) {
+          const reason = `gave up after ${action.attempts} attempts: ${e instanceof Error ? e.message : String(e)}`;
+          await store.transaction(tenantId, async (tx) => {
+            if (await tx.finishAction(action.key, owner, clock.now(), 'canceled', { lastError: reason })) await tx.incrementAnalytics(action.campaignId, { 'actions.parked': 1 });
+          });
+          log?.error('action parked', { tenantId, key: action.key, reason });
+          return 'failed';
+        }
         throw e;
       }
       await afterCommit(phase1.work);

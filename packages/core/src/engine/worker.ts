@@ -5,6 +5,7 @@
  */
 import pLimit from 'p-limit';
 import type { ActionRecord, CampaignStore } from '../ports/campaign-store.js';
+import type { Logger } from '../ports/logger.js';
 import type { Engine, ProcessResult } from './engine.js';
 
 /** Options of {@link createWorker}. */
@@ -26,8 +27,15 @@ export interface WorkerOptions {
   /** Sleep between rounds that found nothing. Default 1 s. */
   pollIntervalMs?: number;
   /** Called after every round. */
-  onRound?: (round: { claimed: number; results: Partial<Record<ProcessResult, number>> }) => void;
+  onRound?: (round: { claimed: number; results: Partial<Record<WorkerResult, number>> }) => void;
+  /** Where failed rounds and actions are reported. */
+  logger?: Logger;
+  /** Called when a round or an action throws (the loop goes on). */
+  onError?: (error: unknown, context: { tenantId?: string; key?: string }) => void;
 }
+
+/** A processing result, or `error` when processing an action threw (its lease expires and another round retries it). */
+export type WorkerResult = ProcessResult | 'error';
 
 /** A running worker. */
 export interface Worker {
@@ -41,7 +49,7 @@ export interface Worker {
   /** Stops claiming, lets in-flight actions finish, then resolves. */
   stop(): Promise<void>;
   /** Counts of results since creation. */
-  readonly stats: Readonly<Partial<Record<ProcessResult, number>>>;
+  readonly stats: Readonly<Partial<Record<WorkerResult, number>>>;
 }
 
 /**
@@ -62,7 +70,11 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const leaseMs = options.leaseMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const limit = pLimit(concurrency);
-  const stats: Partial<Record<ProcessResult, number>> = {};
+  const stats: Partial<Record<WorkerResult, number>> = {};
+  const reportError = (error: unknown, context: { tenantId?: string; key?: string }) => {
+    options.logger?.error('worker error', { ...context, error: error instanceof Error ? error.message : String(error) });
+    options.onError?.(error, context);
+  };
   let running = false;
   let stopping = false;
   let loop: Promise<void> | null = null;
@@ -79,11 +91,18 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
         tx.claimDueActions({ now: engine.clock.now(), limit: batchSize, owner: id, leaseMs, perCampaignLimit }),
       );
       if (!claimed.length) continue;
-      const results: Partial<Record<ProcessResult, number>> = {};
+      const results: Partial<Record<WorkerResult, number>> = {};
       const round = Promise.all(
         claimed.map((a) =>
           limit(async () => {
-            const r = await engine.processClaimed(tenantId, a, id);
+            let r: WorkerResult;
+            try {
+              r = await engine.processClaimed(tenantId, a, id);
+            } catch (e) {
+              // The action stays claimed until its lease expires; a later round takes it over.
+              r = 'error';
+              reportError(e, { tenantId, key: a.key });
+            }
             results[r] = (results[r] ?? 0) + 1;
             stats[r] = (stats[r] ?? 0) + 1;
           }),
@@ -99,7 +118,13 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
 
   async function run() {
     while (!stopping) {
-      const n = await tick();
+      let n = 0;
+      try {
+        n = await tick();
+      } catch (e) {
+        // A lost connection or a store error: report it, wait a poll interval, try again.
+        reportError(e, {});
+      }
       if (stopping) break;
       if (n === 0)
         await new Promise<void>((resolve) => {

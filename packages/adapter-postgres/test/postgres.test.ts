@@ -1,0 +1,232 @@
+/**
+ * Postgres-specific behaviour: migrations (idempotent, concurrent, schema names), row-level
+ * security, hostile strings end to end through the engine, fencing of a stale worker, and
+ * LISTEN/NOTIFY wake-ups that beat the poll interval.
+ */
+import { createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate, quoteSchema } from '../src/index.js';
+import { DATABASE_URL, freshDatabase, freshSchema, hasDatabase, until } from './helpers.js';
+
+const NASTY_ID = `Robert'); DROP TABLE contact_campaigns;-- "x" $1 \\ 😀`;
+const NASTY_ATTR = `'; DELETE FROM outbound_messages; -- % _ $$dollar$$ \`back\` \\n`;
+const NASTY_VAR = `1'); UPDATE scheduled_actions SET status='done';--`;
+
+const smsPlan = (name = 'SMS') => ({
+  version: '1.0',
+  name,
+  timezone: 'UTC',
+  startNodeId: 'sms',
+  nodes: [{ id: 'sms', action: 'send', channel: 'sms', body: 'Hi {{name}}, code {{code}} for {{contact_id}}', schedule: { delay: 'PT0S' }, transitions: [] }],
+});
+
+describe('schema names', () => {
+  it('accepts plain identifiers and refuses anything that would need escaping', () => {
+    expect(quoteSchema('dripline_1')).toBe('"dripline_1"');
+    for (const bad of ['', '1abc', 'a-b', 'a"b', 'public; drop table x', 'a b', 'x'.repeat(64)]) expect(() => quoteSchema(bad)).toThrow(/invalid schema name/);
+  });
+});
+
+describe.skipIf(!hasDatabase)('postgres', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  beforeAll(async () => {
+    db = await freshDatabase('pg');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('migrate is idempotent and safe from several processes at once', async () => {
+    const schema = freshSchema('migrate');
+    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: DATABASE_URL, max: 1 }));
+    try {
+      const results = await Promise.all(pools.map((p) => migrate(p, { schema })));
+      // Exactly one caller applied the migrations; the others waited on the lock and found them done.
+      expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
+      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups']);
+      expect((await migrate(pools[0]!, { schema })).applied).toEqual([]);
+      const recorded = await pools[0]!.query(`select id, name from "${schema}".migrations order by id`);
+      expect(recorded.rows).toEqual([
+        { id: 1, name: '000001_init' },
+        { id: 2, name: '000002_wakeups' },
+      ]);
+    } finally {
+      await pools[0]!.query(`drop schema if exists "${schema}" cascade`);
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it('refuses a schema name that is not a plain identifier before touching the database', async () => {
+    await expect(migrate(db.pool, { schema: 'x"; drop schema public cascade; --' })).rejects.toThrow(/invalid schema name/);
+    expect(() => createPostgresStore({ pool: db.pool, schema: 'bad name' })).toThrow(/invalid schema name/);
+  });
+
+  it('hostile strings in contact ids, attributes and template variables are stored and sent verbatim', async () => {
+    const clock = createVirtualClock('2026-03-02T18:00:00Z');
+    const store = createPostgresStore({ pool: db.pool, schema: db.schema });
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, transports: transport, clock, rateLimits: {}, templateVariables: () => ({ code: NASTY_VAR }) });
+    const tenant = `tenant ' OR '1'='1`;
+    const contact: AudienceContact = { id: NASTY_ID, attributes: { name: NASTY_ATTR }, address: { phone: `+1555'--0100` } };
+    await engine.createCampaign(null, tenant, { id: `camp'); --`, plan: smsPlan() });
+    await engine.startCampaign(null, tenant, `camp'); --`, { audience: [contact] });
+    const { rows } = await db.pool.query(`select key from "${db.schema}".scheduled_actions where tenant_id = $1`, [tenant]);
+    expect(rows).toHaveLength(1);
+    expect(await engine.processAction(tenant, rows[0].key, 'w1')).toBe('sent');
+
+    const expected = `Hi ${NASTY_ATTR}, code ${NASTY_VAR} for ${NASTY_ID}`;
+    expect(transport.sent).toHaveLength(1);
+    expect(transport.sent[0]).toMatchObject({ contactId: NASTY_ID, to: `+1555'--0100`, body: expected, campaignId: `camp'); --`, tenantId: tenant });
+    const out = await store.transaction(tenant, (tx) => tx.getOutbound(rows[0].key));
+    expect(out).toMatchObject({ body: expected, contactId: NASTY_ID, status: 'sent' });
+    const enr = await store.transaction(tenant, (tx) => tx.listEnrollments(`camp'); --`, { limit: 10 }));
+    expect(enr.map((e) => [e.contactId, e.contact.attributes?.name, e.enrollment.status])).toEqual([[NASTY_ID, NASTY_ATTR, 'completed']]);
+    // Nothing was executed: every table is still there and holds exactly this tenant's rows.
+    const counts = await db.pool.query(
+      `select (select count(*) from "${db.schema}".contact_campaigns where tenant_id = $1)::int as e,
+              (select count(*) from "${db.schema}".outbound_messages where tenant_id = $1)::int as o,
+              (select count(*) from "${db.schema}".scheduled_actions where tenant_id = $1 and status = 'done')::int as a`,
+      [tenant],
+    );
+    expect(counts.rows[0]).toEqual({ e: 1, o: 1, a: 1 });
+  });
+
+  it('fencing: a worker paused past its lease while another took the action over writes nothing when it resumes', async () => {
+    const clock = createVirtualClock('2026-03-02T18:00:00Z');
+    const store = createPostgresStore({ pool: db.pool, schema: db.schema });
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, transports: transport, clock, rateLimits: {}, leaseMs: 1_000 });
+    const t = 'fencing';
+    await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
+    await engine.startCampaign(null, t, 'c', { audience: [{ id: 'p1', attributes: { name: 'P' }, address: { phone: '+15550001' } }] });
+    const [stale] = await store.transaction(t, (tx) => tx.claimDueActions({ now: clock.now(), limit: 10, owner: 'A', leaseMs: 1_000 }));
+    expect(stale?.leaseOwner).toBe('A');
+    clock.advanceBy(5_000); // A is paused past its lease...
+    expect(await engine.processAction(t, stale!.key, 'B')).toBe('sent'); // ...B takes over and sends.
+    const before = await db.pool.query(
+      `select (select row_to_json(a) from "${db.schema}".scheduled_actions a where tenant_id = $1) as action,
+              (select json_agg(o) from "${db.schema}".outbound_messages o where tenant_id = $1) as outbox,
+              (select json_agg(e) from "${db.schema}".contact_campaigns e where tenant_id = $1) as enrollments,
+              (select count(*) from "${db.schema}".campaign_transitions where tenant_id = $1)::int as transitions`,
+      [t],
+    );
+    // A resumes with its stale claim.
+    expect(await engine.processClaimed(t, stale!, 'A')).toBe('lost-lease');
+    expect(await store.transaction(t, (tx) => tx.finishAction(stale!.key, 'A', clock.now(), 'done'))).toBe(false);
+    const after = await db.pool.query(
+      `select (select row_to_json(a) from "${db.schema}".scheduled_actions a where tenant_id = $1) as action,
+              (select json_agg(o) from "${db.schema}".outbound_messages o where tenant_id = $1) as outbox,
+              (select json_agg(e) from "${db.schema}".contact_campaigns e where tenant_id = $1) as enrollments,
+              (select count(*) from "${db.schema}".campaign_transitions where tenant_id = $1)::int as transitions`,
+      [t],
+    );
+    expect(after.rows[0]).toEqual(before.rows[0]);
+    expect(before.rows[0].action).toMatchObject({ status: 'done', lease_owner: null });
+    expect(transport.sent.map((m) => m.key)).toEqual([stale!.key]);
+  });
+
+  it('an action due now is picked up through LISTEN/NOTIFY long before the poll interval', async () => {
+    const store = createPostgresStore({ pool: db.pool, schema: db.schema });
+    const queue = createPostgresQueue({ pool: db.pool, schema: db.schema, channel: `${db.schema}_wake` });
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, queue, transports: transport, rateLimits: {} });
+    const t = 'wake';
+    const w = createPostgresWorker(engine, { store, queue, tenants: [t], id: 'w-wake', pollIntervalMs: 60_000 });
+    await w.consumer.ready;
+    const loop = w.start();
+    try {
+      await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
+      const started = Date.now();
+      await engine.startCampaign(null, t, 'c', { audience: [{ id: 'p1', attributes: { name: 'P' }, address: { phone: '+15550001' } }] });
+      await until('the message to be sent', () => transport.sent.length === 1, 10_000, 5);
+      const elapsed = Date.now() - started;
+      // The poll interval is 60 s: only a wake-up explains a send within 5 s.
+      expect(elapsed).toBeLessThan(5_000);
+      expect(transport.sent[0]!.contactId).toBe('p1');
+      // It went through the queue consumer (engine.processAction), not the worker's poll round.
+      expect(w.worker.stats.sent).toBeUndefined();
+    } finally {
+      await w.stop();
+      await loop;
+    }
+  });
+});
+
+describe.skipIf(!hasDatabase)('row-level security', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let role: string;
+  let appPool: pg.Pool;
+  beforeAll(async () => {
+    db = await freshDatabase('rls', { rowLevelSecurity: true });
+    role = `${db.schema}_app`;
+    // Superusers bypass RLS, so the application connects as an ordinary role.
+    await db.pool.query(`create role "${role}" nologin`);
+    await db.pool.query(`grant usage on schema "${db.schema}" to "${role}"`);
+    await db.pool.query(`grant select, insert, update, delete on all tables in schema "${db.schema}" to "${role}"`);
+    await db.pool.query(`grant usage on all sequences in schema "${db.schema}" to "${role}"`);
+    appPool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+    appPool.on('connect', (c) => void c.query(`set role "${role}"`));
+  });
+  afterAll(async () => {
+    await appPool?.end();
+    await db?.drop();
+    await db?.pool.end().catch(() => undefined);
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    await admin.query(`drop role if exists "${role}"`).catch(() => undefined);
+    await admin.end();
+  });
+
+  it('migrate records the optional migration and applies it only once', async () => {
+    expect((await migrate(db.pool, { schema: db.schema, rowLevelSecurity: true })).applied).toEqual([]);
+    const r = await db.pool.query(`select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relrowsecurity and c.relforcerowsecurity order by relname`, [db.schema]);
+    expect(r.rows.map((x) => x.relname)).toEqual(['campaign_analytics', 'campaign_transitions', 'campaigns', 'contact_campaigns', 'message_events', 'outbound_messages', 'plan_versions', 'scheduled_actions', 'suppressions']);
+  });
+
+  it('the store works under RLS, and a raw query without the tenant set sees and changes nothing', async () => {
+    const store = createPostgresStore({ pool: appPool, schema: db.schema });
+    const clock = createVirtualClock('2026-03-02T18:00:00Z');
+    const engine = createEngine({ store, transports: createFakeTransport(), clock, rateLimits: {} });
+    for (const t of ['A', 'B']) {
+      await engine.createCampaign(null, t, { id: 'same-id', plan: smsPlan(`plan of ${t}`) });
+      await engine.startCampaign(null, t, 'same-id', { audience: [{ id: 'p1', attributes: { name: t }, address: { phone: '+1555' } }] });
+    }
+    // The rows exist (seen by the superuser, who bypasses RLS)...
+    expect((await db.pool.query(`select tenant_id from "${db.schema}".campaigns order by tenant_id`)).rows).toEqual([{ tenant_id: 'A' }, { tenant_id: 'B' }]);
+    const c = await appPool.connect();
+    try {
+      expect((await c.query('select current_user as u')).rows[0].u).toBe(role);
+      // ...but the application role without a tenant sees none of them and changes none.
+      for (const table of ['campaigns', 'contact_campaigns', 'scheduled_actions', 'plan_versions', 'campaign_analytics', 'campaign_transitions'])
+        expect((await c.query(`select count(*)::int as n from "${db.schema}".${table}`)).rows[0].n, table).toBe(0);
+      expect((await c.query(`update "${db.schema}".campaigns set name = 'hijacked'`)).rowCount).toBe(0);
+      expect((await c.query(`delete from "${db.schema}".scheduled_actions`)).rowCount).toBe(0);
+      // With tenant A set, only A's rows; writing a row of B is refused by the policy.
+      await c.query('begin');
+      await c.query(`select set_config('dripline.tenant_id', 'A', true)`);
+      expect((await c.query(`select tenant_id, name from "${db.schema}".campaigns`)).rows).toEqual([{ tenant_id: 'A', name: 'plan of A' }]);
+      await expect(
+        c.query(`insert into "${db.schema}".suppressions (tenant_id, address, channel, reason, at) values ('B', 'x', '*', 'r', 0)`),
+      ).rejects.toThrow(/row-level security/);
+      await c.query('rollback');
+      // The setting was transaction-local: after the transaction the session sees nothing again.
+      expect((await c.query(`select count(*)::int as n from "${db.schema}".campaigns`)).rows[0].n).toBe(0);
+    } finally {
+      c.release();
+    }
+    // Through the store, each tenant sees exactly its own campaign.
+    expect((await store.transaction('A', (tx) => tx.listCampaigns())).map((x) => [x.tenantId, x.name])).toEqual([['A', 'plan of A']]);
+    expect((await store.transaction('B', (tx) => tx.getCampaign('same-id')))?.name).toBe('plan of B');
+    // A tenant id with quotes and backslashes reaches set_config verbatim (the policy's
+    // WITH CHECK refuses the insert otherwise) and is stored verbatim.
+    const evil = `O'Brien\\'; select set_config('dripline.tenant_id', 'A', false); --`;
+    await engine.createCampaign(null, evil, { id: 'same-id', plan: smsPlan('plan of evil') });
+    expect((await db.pool.query(`select tenant_id from "${db.schema}".campaigns where name = 'plan of evil'`)).rows).toEqual([{ tenant_id: evil }]);
+    expect((await store.transaction(evil, (tx) => tx.listCampaigns())).map((x) => x.name)).toEqual(['plan of evil']);
+    expect((await store.transaction('A', (tx) => tx.listCampaigns())).map((x) => x.name)).toEqual(['plan of A']);
+    // A store that does not set the tenant is blind under RLS: the policies, not only the WHERE clauses, isolate.
+    const blind = createPostgresStore({ pool: appPool, schema: db.schema, setTenant: false });
+    expect(await blind.transaction('A', (tx) => tx.listCampaigns())).toEqual([]);
+  });
+});
