@@ -22,7 +22,7 @@
  */
 import type { OutboundMessage, SendReceipt, Transport } from '@dripline/core';
 import type { BullmqActionQueue } from './bullmq-queue.js';
-import { CLOCK, RESERVE_SEND, withScripts } from './scripts.js';
+import { CLOCK, RESERVE_SEND, SLIDE_SEND, withScripts } from './scripts.js';
 
 /** Options of {@link pacedTransport}. */
 export interface PacedTransportOptions {
@@ -39,7 +39,8 @@ export interface PacedTransportOptions {
   headroom?: number;
   /**
    * A send that wakes up more than this many ms after its reserved time does not go out
-   * late (it would crowd the next one); it reserves a new time. Default 5.
+   * late (it would crowd the next one): if it holds the schedule's last reservation it moves
+   * that to now and goes; otherwise it reserves a new time. Default 5.
    */
   toleranceMs?: number;
   /** Called with each wait (ms) and each re-reservation, e.g. for metrics. */
@@ -87,22 +88,27 @@ export function pacedTransport<T extends Transport>(transport: T, options: Paced
         sample(t0, now, Date.now());
       }
     })());
-  async function reserve(): Promise<number> {
+  async function reserve(): Promise<{ due: number; token: string }> {
     await prime();
     const client = withScripts(await options.queue.queue.client);
     const t0 = Date.now();
-    const [at, now] = ((await client.runCommand(RESERVE_SEND.name, [key, String(spacing)])) as Array<string | number>).map(Number) as [number, number];
-    sample(t0, now, Date.now());
-    return at - offset; // the reserved time on our clock
+    const [at, now] = (await client.runCommand(RESERVE_SEND.name, [key, String(spacing)])) as [string, number];
+    sample(t0, Number(now), Date.now());
+    return { due: Number(at) - offset, token: String(at) }; // the reserved time on our clock
+  }
+  /** A late sender that holds the last reservation moves it to now instead of losing it. */
+  async function slide(token: string): Promise<boolean> {
+    const client = withScripts(await options.queue.queue.client);
+    return Number(await client.runCommand(SLIDE_SEND.name, [key, token, String(Math.ceil(spacing * 10))])) === 1;
   }
   const paced = Object.create(transport) as T;
   (paced as { send: Transport['send'] }).send = async (message: OutboundMessage, sendOptions?: { signal?: AbortSignal }): Promise<SendReceipt> => {
     let rereserved = false;
     for (;;) {
-      const due = await reserve();
+      const { due, token } = await reserve();
       options.onWait?.(Math.max(0, due - Date.now()), rereserved);
       await sleep(due - Date.now());
-      if (Date.now() - due <= tolerance) break;
+      if (Date.now() - due <= tolerance || (await slide(token))) break;
       rereserved = true;
     }
     return transport.send(message, sendOptions);

@@ -50,6 +50,22 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
 return 0`,
 };
 
+/**
+ * KEYS: a sender's send schedule. ARGV: the reserved time a late sender got (as returned).
+ * If nobody reserved after it, moves that last reservation to now and returns 1: the late
+ * send may go now, and the next reservation is spaced from it. Else returns 0.
+ */
+export const SLIDE_SEND = {
+  name: 'driplineSlideSend',
+  numberOfKeys: 1,
+  lua: `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[1], tostring(math.max(now, tonumber(ARGV[1]))), 'PX', tonumber(ARGV[2]))
+return 1`,
+};
+
 /** No keys. Returns Redis's clock (epoch ms), to estimate the offset to ours. */
 export const CLOCK = {
   name: 'driplineClock',
@@ -64,7 +80,7 @@ const defined = new WeakSet<object>();
 /** Registers the scripts on a client once. */
 export function withScripts<C extends ScriptClient>(client: C): C {
   if (!defined.has(client)) {
-    for (const s of [PROBE, TAKE_MARK, TRY_LOCK, RESERVE_SEND, CLOCK]) client.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+    for (const s of [PROBE, TAKE_MARK, TRY_LOCK, RESERVE_SEND, SLIDE_SEND, CLOCK]) client.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
     defined.add(client);
   }
   return client;

@@ -28,6 +28,8 @@ export interface FakeServer {
   messages(): Promise<Array<{ to: string; body: string }>>;
   /** Every request with its arrival time (the fake's clock) and status. */
   requests(): Promise<Array<{ at: number; status: number }>>;
+  /** How late the fake's event loop ran so far (ms): its arrival times are at most that late. */
+  loopDelay(): Promise<{ p99: number; max: number }>;
   close(): Promise<void>;
 }
 
@@ -55,9 +57,9 @@ async function startFakeProcess(rate: number): Promise<FakeServer> {
   });
   let ids = 0;
   const dump = () =>
-    new Promise<{ messages: Array<{ to: string; body: string }>; requests: Array<{ at: number; status: number }> }>((resolve) => {
+    new Promise<{ messages: Array<{ to: string; body: string }>; requests: Array<{ at: number; status: number }>; loopDelay: { p99: number; max: number } }>((resolve) => {
       const id = ++ids;
-      const on = (m: { type?: string; id?: number; messages: Array<{ to: string; body: string }>; requests: Array<{ at: number; status: number }> }) => {
+      const on = (m: { type?: string; id?: number; messages: Array<{ to: string; body: string }>; requests: Array<{ at: number; status: number }>; loopDelay: { p99: number; max: number } }) => {
         if (m?.type === 'log' && m.id === id) {
           child.off('message', on);
           resolve(m);
@@ -71,6 +73,7 @@ async function startFakeProcess(rate: number): Promise<FakeServer> {
     ...info,
     messages: async () => (await dump()).messages,
     requests: async () => (await dump()).requests,
+    loopDelay: async () => (await dump()).loopDelay,
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -220,3 +220,26 @@ describe('sendgrid classification', () => {
     expect(await failure(refused, msg('email'))).toMatchObject({ kind: 'retryable', reason: 'provider-unreachable' });
   });
 });
+
+describe('an accepted answer without the provider id is an unknown outcome', () => {
+  it('Twilio 201 without sid, SendGrid 202 without X-Message-Id → ambiguous no-answer', async () => {
+    const { createServer: createHttp } = await import('node:http');
+    const server = createHttp((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url?.startsWith('/v3/')) res.writeHead(202).end();
+        else res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const tw = createTwilioTransport({ accountSid: 'AC1', authToken: 'x', from: '+1', statusCallback: 'https://h.example.test/s', baseUrl: base });
+      const sg = createSendgridTransport({ apiKey: 'k', from: 'a@example.test', baseUrl: base, unsubscribeUrl: () => 'https://example.test/u' });
+      expect(await failure(tw)).toMatchObject({ kind: 'ambiguous', reason: 'no-answer', status: 201 });
+      expect(await failure(sg, msg('email'))).toMatchObject({ kind: 'ambiguous', reason: 'no-answer', status: 202 });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

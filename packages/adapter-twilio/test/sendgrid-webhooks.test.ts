@@ -77,7 +77,8 @@ describe('sendgrid events handler', () => {
     const { sink, events } = stubSink();
     const now = 1_800_000_000_000;
     const hooks = createSendgridWebhooks({ publicKey: fake.publicKey, engine: sink, clock: { now: () => now } });
-    const stale = fake.signEvents([fake.event(message(), 'open')], now / 1000 - 3600);
+    const stale = fake.signEvents([fake.event(message(), 'open')], now / 1000 - 4 * 86_400);
+    expect((await createSendgridWebhooks({ publicKey: fake.publicKey, engine: sink, clock: { now: () => now }, maxAgeSeconds: 600 }).handleSendgridEvents(fake.signEvents([fake.event(message(), 'open')], now / 1000 - 3600))).status).toBe(403);
     expect((await hooks.handleSendgridEvents(stale)).status).toBe(403);
     const fresh = fake.signEvents([fake.event(message(), 'open')], now / 1000 - 5);
     const lower = Object.fromEntries(Object.entries(fresh.headers).map(([k, v]) => [k.toLowerCase(), v]));

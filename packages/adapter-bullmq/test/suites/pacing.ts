@@ -41,7 +41,10 @@ export function pacingSuite(): void {
 
     it('keeps separate schedules per sender', async () => {
       const calls: Record<string, number[]> = { a: [], b: [] };
-      const make = (name: 'a' | 'b') => pacedTransport({ name, channels: ['sms'], send: async () => (calls[name]!.push(Date.now()), { providerMessageId: 'x' }) }, { queue: queues[1]!, perSecond: 10 });
+      const make = (name: 'a' | 'b') => {
+        const t: Transport = { name, channels: ['sms'], send: async () => (calls[name]!.push(Date.now()), { providerMessageId: 'x' }) };
+        return pacedTransport(t, { queue: queues[1]!, perSecond: 10 });
+      };
       const a = make('a');
       const b = make('b');
       const message = { key: 'k', tenantId: 't', campaignId: 'c', contactId: 'p', channel: 'sms', to: '+1', body: 'b' } as OutboundMessage;

@@ -113,7 +113,8 @@ export function createSendgridTransport(options: SendgridTransportOptions): Tran
       }
       if (res.status >= 200 && res.status < 300) {
         const id = res.headers.get('x-message-id');
-        if (!id) throw fail({ status: 502 }, `HTTP ${res.status} without X-Message-Id`, m);
+        // Accepted, but events could not be matched to it: report it as an unknown outcome.
+        if (!id) throw fail({ status: res.status, network: 'no-answer', networkCode: 'NO_MESSAGE_ID' }, `HTTP ${res.status} without X-Message-Id`, m);
         return { providerMessageId: id };
       }
       let detail = `HTTP ${res.status}`;

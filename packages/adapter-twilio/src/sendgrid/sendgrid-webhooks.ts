@@ -18,7 +18,9 @@ export interface SendgridWebhooksOptions {
   tenantId?: string;
   /**
    * Refuse requests whose signed timestamp is older (or further in the future) than this.
-   * Default 600 s; `0` disables the check. Replays inside the window are deduplicated by `sg_event_id`.
+   * Default 259200 s (3 days): longer than SendGrid keeps retrying a failed POST, so a late
+   * retry is not lost; `0` disables the check. Replays inside the window are deduplicated by
+   * `sg_event_id`.
    */
   maxAgeSeconds?: number;
   /** Source of "now" for the age check. Default the system clock. */
@@ -76,7 +78,7 @@ const ADDRESS_EVENTS = new Set(['unsubscribe', 'group_unsubscribe', 'spamreport'
 export function createSendgridWebhooks(options: SendgridWebhooksOptions): SendgridWebhooks {
   const { engine, logger } = options;
   const key = loadSendgridPublicKey(options.publicKey);
-  const maxAgeMs = (options.maxAgeSeconds ?? 600) * 1000;
+  const maxAgeMs = (options.maxAgeSeconds ?? 259_200) * 1000;
   const clock = options.clock ?? { now: () => Date.now() };
 
   async function handleSendgridEvents(request: SendgridEventsRequest): Promise<WebhookResponse> {

@@ -175,7 +175,7 @@ export function createTwilioTransport(options: TwilioTransportOptions): Transpor
         text = await res.text();
       } catch (e) {
         // The status line came back but the body was cut: accepted or not is unknown.
-        throw fail({ status: res.ok ? 502 : res.status, network: 'no-answer', networkCode: 'BODY' }, 'response body was cut off', e, m);
+        throw fail({ status: res.status, network: 'no-answer', networkCode: 'BODY' }, 'response body was cut off', e, m);
       }
       let json: Record<string, unknown> = {};
       try {
@@ -185,7 +185,8 @@ export function createTwilioTransport(options: TwilioTransportOptions): Transpor
       }
       if (res.ok) {
         if (typeof json.sid !== 'string' || !json.sid)
-          throw fail({ status: 502 }, `HTTP ${res.status} without a message sid`, undefined, m);
+          // Accepted or not is unknown: treat like a lost answer.
+          throw fail({ status: res.status, network: 'no-answer', networkCode: 'NO_SID' }, `HTTP ${res.status} without a message sid`, undefined, m);
         return { providerMessageId: json.sid };
       }
       const code = typeof json.code === 'number' || typeof json.code === 'string' ? json.code : undefined;

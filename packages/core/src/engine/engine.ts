@@ -66,17 +66,25 @@ export interface Engine {
   /** Typed events: `message.sent`, `message.failed`, `transition`, `campaign.status`, `circuit.open`... */
   readonly events: EventEmitter<EngineEvents>;
   /** The options' clock. */
-  readonly clock: { now(): number };
+  readonly clock: {
+    /** The current time, epoch ms. */
+    now(): number;
+  };
+  /** Validates the plan and stores a `draft` campaign (`scheduled` with `startAt`). Needs `campaigns.create`. */
   createCampaign(caller: Caller, tenantId: string, input: CampaignInput): Promise<CampaignRecord>;
+  /** The campaign; `NOT_FOUND` if there is none. Needs `campaigns.read`. */
   getCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  /** Sets the start time; a worker activates it then (and enrolls `resolveAudience`'s contacts). */
   scheduleCampaign(caller: Caller, tenantId: string, campaignId: string, startAt: number | string): Promise<CampaignRecord>;
   /** Activates the campaign and, if given, enrolls the audience in pages. */
   startCampaign(caller: Caller, tenantId: string, campaignId: string, options?: { audience?: ContactSource | readonly AudienceContact[] }): Promise<CampaignRecord>;
+  /** Stops claiming the campaign's actions; they wait, pending, until resume. */
   pauseCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
   /** Resumes and re-enqueues every pending action (paged), so nothing waits for the sweeper. */
   resumeCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
   /** No further sends; every active enrollment ends as `stopped`. */
   stopCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
+  /** Like stop, from any unfinished status; the campaign ends `canceled`. */
   cancelCampaign(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignRecord>;
   /**
    * Enrolls an audience in pages of the campaign's batch size; a contact already enrolled is
@@ -103,7 +111,9 @@ export interface Engine {
   previewMigration(caller: Caller, tenantId: string, campaignId: string, input: MigrationInput): Promise<MigrationPreview>;
   /** Moves in-flight enrollments onto a newer plan version according to the map. */
   migrate(caller: Caller, tenantId: string, campaignId: string, input: MigrationInput): Promise<MigrationPreview>;
+  /** Progress and counts in seed 004's shape. Needs `campaigns.read`. */
   getCampaignStatus(caller: Caller, tenantId: string, campaignId: string): Promise<CampaignStatusReport>;
+  /** This process's counters: messages, processing time, circuits. */
   getSystemMetrics(): SystemMetrics;
   /** Suppresses an address (a STOP, an unsubscribe, a complaint). */
   suppress(tenantId: string, address: string, channel: Channel | null, reason: string): Promise<void>;
@@ -260,7 +270,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   function compliancePresets(campaign: CampaignRecord) {
-    const names = [...defaultCompliance, ...((campaign as CampaignRecord & { compliance?: string[] }).compliance ?? [])];
+    const names = [...defaultCompliance, ...(campaign.compliance ?? [])];
     return names.length ? resolveCompliance([...new Set(names)]) : null;
   }
 
@@ -391,7 +401,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new DriplineError('INVALID_INPUT', `batchSize must be an integer >= 1, got ${batchSize}`);
     const failureThreshold = input.failureThreshold ?? 0.5;
     if (!(failureThreshold >= 0 && failureThreshold <= 1)) throw new DriplineError('INVALID_INPUT', `failureThreshold must be between 0 and 1, got ${failureThreshold}`);
-    const record: CampaignRecord & { compliance?: string[] } = {
+    const record: CampaignRecord = {
       tenantId,
       id,
       name: input.name ?? compiled.plan.name ?? id,

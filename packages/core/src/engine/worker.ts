@@ -79,6 +79,8 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   let stopping = false;
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
+  /** A wake() that arrived during a round: the next round starts at once instead of sleeping. */
+  let wokenDuringRound = false;
   let inFlight: Promise<unknown> = Promise.resolve();
 
   const tenants = async () => (typeof options.tenants === 'function' ? options.tenants() : options.tenants);
@@ -126,7 +128,9 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
         reportError(e, {});
       }
       if (stopping) break;
-      if (n === 0)
+      const woken = wokenDuringRound;
+      wokenDuringRound = false;
+      if (n === 0 && !woken)
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, pollIntervalMs);
           wakeUp = () => {
@@ -155,7 +159,8 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       return loop!;
     },
     wake() {
-      wakeUp?.();
+      if (wakeUp) wakeUp();
+      else wokenDuringRound = true;
     },
     async stop() {
       stopping = true;

@@ -18,6 +18,8 @@ export interface CampaignRecord {
   batchSize: number;
   /** Failure rate (0–1) past which the campaign moves to `failed`. */
   failureThreshold: number;
+  /** Compliance presets of this campaign (on top of the engine's), e.g. `['us-tcpa']`. */
+  compliance?: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -150,12 +152,15 @@ export interface ClaimOptions {
  */
 export interface StoreTransaction {
   readonly tenantId: string;
+  /** Inserts a campaign; an existing id (in this tenant) is an error. */
   insertCampaign(campaign: CampaignRecord): Promise<void>;
+  /** The campaign, or `null`. */
   getCampaign(id: string): Promise<CampaignRecord | null>;
   /** Applies `patch` if the campaign is in one of `expectStatus` (when given). Returns whether it did. */
   updateCampaign(id: string, patch: Partial<Omit<CampaignRecord, 'tenantId' | 'id'>>, expectStatus?: readonly CampaignStatus[]): Promise<boolean>;
   /** Inserts enrollments; an existing (campaign, contact) pair is left alone. Returns the ids inserted. */
   insertEnrollments(records: readonly EnrollmentRecord[]): Promise<string[]>;
+  /** The enrollment, or `null`. */
   getEnrollment(enrollmentId: string): Promise<EnrollmentRecord | null>;
   /** Writes the record if its stored `rowVersion` is `expectedRowVersion` (it stores `expectedRowVersion + 1`). */
   updateEnrollment(record: EnrollmentRecord, expectedRowVersion: number): Promise<boolean>;
@@ -163,6 +168,7 @@ export interface StoreTransaction {
   insertActions(actions: readonly ActionRecord[]): Promise<void>;
   /** Marks pending (or running) actions canceled. */
   cancelActions(keys: readonly string[]): Promise<void>;
+  /** The action, or `null`. */
   getAction(key: string): Promise<ActionRecord | null>;
   /**
    * Claims due actions of `active` campaigns: `pending` with `runAt <= now`, or `running`
@@ -185,20 +191,26 @@ export interface StoreTransaction {
   finishAction(key: string, owner: string, now: number, status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }): Promise<boolean>;
   /** Inserts an outbox row; returns `false` if the key exists. */
   insertOutbound(message: OutboundRecord): Promise<boolean>;
+  /** Updates an outbox row's status, provider id, failure reason, attempts or time; a missing key is a no-op. */
   updateOutbound(key: string, patch: Partial<Pick<OutboundRecord, 'status' | 'providerMessageId' | 'failureReason' | 'attempts' | 'updatedAt'>>): Promise<void>;
+  /** The outbox row, or `null`. */
   getOutbound(key: string): Promise<OutboundRecord | null>;
+  /** Appends audit rows, in order. */
   appendTransitions(records: readonly TransitionAuditRecord[]): Promise<void>;
   /** The audit trail of one enrollment, in the order it was written. */
   listTransitions(enrollmentId: string): Promise<TransitionAuditRecord[]>;
   /** Inserts an event; returns `false` if its provider event id was seen. */
   insertEvent(event: MessageEventRecord): Promise<boolean>;
+  /** Adds `deltas` to the campaign's named counters (missing counters start at 0). */
   incrementAnalytics(campaignId: string, deltas: Readonly<Record<string, number>>): Promise<void>;
+  /** The campaign's counters (`messages.sent`, `enrollments.total`, ...). */
   getAnalytics(campaignId: string): Promise<Record<string, number>>;
 
   /** Campaigns of the tenant, optionally only those in `status`. */
   listCampaigns(status?: readonly CampaignStatus[]): Promise<CampaignRecord[]>;
   /** Stores a plan version; an existing (campaign, version) is an error. */
   insertPlanVersion(record: PlanVersionRecord): Promise<void>;
+  /** A stored plan version, or `null`. */
   getPlanVersion(campaignId: string, version: number): Promise<PlanVersionRecord | null>;
   /** Enrollments of a campaign in enrollment-id order, optionally filtered by status. */
   listEnrollments(campaignId: string, page: PageOptions & { status?: readonly string[] }): Promise<EnrollmentRecord[]>;

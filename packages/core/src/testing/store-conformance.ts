@@ -38,7 +38,12 @@ export interface StoreConformanceOptions {
    * database) every time: every test writes under tenant ids of its own, so tests never see
    * each other's rows. `cleanup` runs after the test.
    */
-  makeStore: () => Promise<{ store: CampaignStore; cleanup?: () => Promise<void> }>;
+  makeStore: () => Promise<{
+    /** The store under test. */
+    store: CampaignStore;
+    /** Runs after each test (drop a schema, close a pool). */
+    cleanup?: () => Promise<void>;
+  }>;
   /**
    * Capabilities the store does not have, each with the reason, e.g.
    * `{ concurrency: 'PGlite runs one connection' }`. Their tests are reported as skipped.
