@@ -15,19 +15,35 @@ const post = (url: string, accountSid: string, token: string, body = 'To=%2B1&Fr
   });
 
 describe('startFakeTwilio', () => {
+  it('the default window is one second: the limit frees up after it', async () => {
+    const fake = await startFakeTwilio({ messagesPerSecond: 1 });
+    try {
+      expect((await post(fake.url, fake.accountSid, fake.authToken)).status).toBe(201);
+      const first = fake.requests()[0]!.at;
+      // a refusal is only possible inside the first request's second
+      const second = await post(fake.url, fake.accountSid, fake.authToken);
+      const at = fake.requests()[1]!.at;
+      expect(second.status).toBe(at - first < 1000 ? 429 : 201);
+      await new Promise((r) => setTimeout(r, Math.max(0, first + 1001 - Date.now())));
+      expect((await post(fake.url, fake.accountSid, fake.authToken)).status).toBe(201);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('enforces messagesPerSecond over a sliding window with 429 / 20429 and records every request', async () => {
-    const fake = await startFakeTwilio({ messagesPerSecond: 3 });
+    const fake = await startFakeTwilio({ messagesPerSecond: 3, windowMs: 60_000 });
     try {
       const answers = [];
       for (let i = 0; i < 5; i++) answers.push(await post(fake.url, fake.accountSid, fake.authToken));
       expect(answers.map((r) => r.status)).toEqual([201, 201, 201, 429, 429]);
       expect(await answers[3]!.json()).toMatchObject({ code: 20429, status: 429 });
-      expect(answers[3]!.headers.get('retry-after')).toBe('1');
+      expect(Number(answers[3]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(59); // the 60 s window frees up in about a minute
       expect(fake.requests().map((r) => r.status)).toEqual([201, 201, 201, 429, 429]);
       expect(fake.messages()).toHaveLength(3);
       // in no sliding second did more than 3 get accepted
       const accepted = fake.requests().filter((r) => r.status === 201).map((r) => r.at);
-      for (const t of accepted) expect(accepted.filter((u) => u > t - 1000 && u <= t).length).toBeLessThanOrEqual(3);
+      for (const t of accepted) expect(accepted.filter((u) => u > t - 60_000 && u <= t).length).toBeLessThanOrEqual(3);
     } finally {
       await fake.close();
     }
@@ -92,7 +108,7 @@ describe('startFakeTwilio', () => {
 
 describe('startFakeSendgrid', () => {
   it('answers 202 with X-Message-Id, 401 for a wrong key, 400 for an incomplete mail, 429 over the limit', async () => {
-    const fake = await startFakeSendgrid({ messagesPerSecond: 1 });
+    const fake = await startFakeSendgrid({ messagesPerSecond: 1, windowMs: 60_000 });
     try {
       const send = (key: string, mail: unknown) => fetch(`${fake.url}/v3/mail/send`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(mail) });
       const mail = { personalizations: [{ to: [{ email: 'a@example.test' }] }], from: { email: 'b@example.test' }, subject: 's', content: [{ type: 'text/plain', value: 'v' }] };

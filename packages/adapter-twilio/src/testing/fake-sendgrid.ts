@@ -14,6 +14,8 @@ export interface FakeSendgridOptions {
   apiKey?: string;
   /** Sliding-1-second-window limit; requests over it get 429. */
   messagesPerSecond?: number;
+  /** Length of the sliding window `messagesPerSecond` counts over, in ms. Default 1000 (tests may widen it to stay deterministic under load). */
+  windowMs?: number;
 }
 
 /** An accepted email. */
@@ -88,7 +90,7 @@ export async function startFakeSendgrid(options: FakeSendgridOptions = {}): Prom
   const byId = new Map<string, FakeSendgridMessage>();
   const requests: Array<{ at: number; status: number }> = [];
   const failures = new FailureQueue();
-  const window = new SlidingWindow(options.messagesPerSecond);
+  const window = new SlidingWindow(options.messagesPerSecond, options.windowMs);
   let counter = 0;
   let eventCounter = 0;
   const errors = (message: string, field?: string) => ({ errors: [{ message, field: field ?? null, help: null }] });
@@ -137,7 +139,7 @@ export async function startFakeSendgrid(options: FakeSendgridOptions = {}): Prom
     if (!mail.subject) return answer(400, errors('The subject is required.', 'subject'));
     const content = mail.content?.[0];
     if (!content?.value) return answer(400, errors('The content value must be a string at least one character in length.', 'content.0.value'));
-    if (!window.tryTake(at)) return answer(429, errors('too many requests'), { 'x-ratelimit-reset': String(Math.ceil(at / 1000) + 1) });
+    if (!window.tryTake(at)) return answer(429, errors('too many requests'), { 'x-ratelimit-reset': String(Math.ceil(window.freeAt(at) / 1000)) });
     const messageId = `fakeSg${String(++counter).padStart(16, '0')}`;
     const m: FakeSendgridMessage = {
       messageId,

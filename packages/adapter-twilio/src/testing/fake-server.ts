@@ -38,17 +38,24 @@ export class FailureQueue {
   }
 }
 
-/** Counts accepted requests in a sliding one-second window. */
+/** Counts accepted requests in a sliding window (one second by default). */
 export class SlidingWindow {
   private readonly times: number[] = [];
-  constructor(private readonly limit: number | undefined) {}
+  constructor(
+    private readonly limit: number | undefined,
+    private readonly windowMs = 1000,
+  ) {}
   /** Whether one more may be accepted now; records it if so. */
   tryTake(now: number): boolean {
     if (this.limit === undefined) return true;
-    while (this.times.length && this.times[0]! <= now - 1000) this.times.shift();
+    while (this.times.length && this.times[0]! <= now - this.windowMs) this.times.shift();
     if (this.times.length >= this.limit) return false;
     this.times.push(now);
     return true;
+  }
+  /** When the next request will be accepted (epoch ms). */
+  freeAt(now: number): number {
+    return this.times.length ? Math.max(now, this.times[0]! + this.windowMs) : now;
   }
 }
 

@@ -16,6 +16,8 @@ export interface FakeTwilioOptions {
   authToken?: string;
   /** Sliding-1-second-window limit; requests over it get 429 with Twilio error code 20429. */
   messagesPerSecond?: number;
+  /** Length of the sliding window `messagesPerSecond` counts over, in ms. Default 1000 (tests may widen it to stay deterministic under load). */
+  windowMs?: number;
   /** If set, POSTs correctly signed status callbacks (queued→sent→delivered) to each message's StatusCallback URL. */
   sendStatusCallbacks?: boolean;
   /** The statuses `sendStatusCallbacks` posts, in order. Default `['queued', 'sent', 'delivered']`. */
@@ -90,7 +92,7 @@ export async function startFakeTwilio(options: FakeTwilioOptions = {}): Promise<
   const requests: Array<{ at: number; status: number }> = [];
   const callbacks: FakeTwilioCallback[] = [];
   const failures = new FailureQueue();
-  const window = new SlidingWindow(options.messagesPerSecond);
+  const window = new SlidingWindow(options.messagesPerSecond, options.windowMs);
   const pending = new Set<Promise<unknown>>();
   const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
   const path = `/2010-04-01/Accounts/${accountSid}/Messages.json`;
@@ -156,7 +158,7 @@ export async function startFakeTwilio(options: FakeTwilioOptions = {}): Promise<
     if (!from) return answer(400, error(400, 21603, "A 'From' phone number is required."));
     const vp = form.get('ValidityPeriod');
     if (vp !== null && !(Number.isInteger(Number(vp)) && Number(vp) >= 1 && Number(vp) <= 36_000)) return answer(400, error(400, 21624, 'Invalid validity period value'));
-    if (!window.tryTake(at)) return answer(429, error(429, 20429, 'Too Many Requests'), { 'retry-after': '1' });
+    if (!window.tryTake(at)) return answer(429, error(429, 20429, 'Too Many Requests'), { 'retry-after': String(Math.max(1, Math.ceil((window.freeAt(at) - at) / 1000))) });
     const sid = `SM${hex32(++counter)}`;
     const statusCallback = form.get('StatusCallback') ?? undefined;
     const m: FakeTwilioMessage = { sid, to, from, body, ...(statusCallback ? { statusCallback } : {}), ...(vp === null ? {} : { validityPeriod: Number(vp) }), receivedAt: at };

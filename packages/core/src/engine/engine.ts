@@ -117,6 +117,14 @@ export interface Engine {
   getSystemMetrics(): SystemMetrics;
   /** Suppresses an address (a STOP, an unsubscribe, a complaint). */
   suppress(tenantId: string, address: string, channel: Channel | null, reason: string): Promise<void>;
+  /**
+   * Stops sending through a sender (`${transport.name}:${channel}`, e.g. after Twilio's 30034
+   * "unregistered sender" arrives in a status callback) until {@link Engine.resumeSender}; its
+   * sends are deferred, not failed. Emits `sender.halted`.
+   */
+  haltSender(sender: string, reason: string): void;
+  /** Lets a halted sender send again. */
+  resumeSender(sender: string): void;
 }
 
 /** Input of a plan migration. */
@@ -1036,6 +1044,13 @@ export function createEngine(options: EngineOptions): Engine {
     getCampaignStatus,
     getSystemMetrics,
     suppress,
+    haltSender(sender, reason) {
+      haltedSenders.add(sender);
+      events.emit('sender.halted', { transport: sender.split(':')[0] ?? sender, sender, reason });
+    },
+    resumeSender(sender) {
+      haltedSenders.delete(sender);
+    },
   };
 }
 
