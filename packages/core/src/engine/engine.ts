@@ -497,23 +497,29 @@ export function createEngine(options: EngineOptions): Engine {
     return c;
   }
 
-  async function endAll(caller: Caller, tenantId: string, campaignId: string, op: 'stop' | 'cancel') {
-    const c = await transition(caller, tenantId, campaignId, op, 'campaigns.send');
+  /** Runs `fn` for every active enrollment of a campaign, one transaction per page of 500. */
+  async function forEachActiveEnrollment(tenantId: string, campaignId: string, fn: (tx: StoreTransaction, rec: EnrollmentRecord, work: Work) => Promise<void>) {
     let after: string | undefined;
     for (;;) {
       const work = newWork();
       const last = await store.transaction(tenantId, async (tx) => {
         const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
-        for (const rec of page) {
-          const plan = await planFor(tx, campaignId, rec.enrollment.planVersion);
-          await stepIn(tx, rec, plan, { type: 'stop', reason: op === 'stop' ? 'campaign stopped' : 'campaign canceled' }, clock.now(), work);
-        }
+        for (const rec of page) await fn(tx, rec, work);
         return page.length ? page[page.length - 1]!.enrollment.id : null;
       });
       await afterCommit(work);
-      if (last === null) break;
+      if (last === null) return;
       after = last;
     }
+  }
+
+  async function endAll(caller: Caller, tenantId: string, campaignId: string, op: 'stop' | 'cancel') {
+    const c = await transition(caller, tenantId, campaignId, op, 'campaigns.send');
+    const reason = op === 'stop' ? 'campaign stopped' : 'campaign canceled';
+    await forEachActiveEnrollment(tenantId, campaignId, async (tx, rec, work) => {
+      const plan = await planFor(tx, campaignId, rec.enrollment.planVersion);
+      await stepIn(tx, rec, plan, { type: 'stop', reason }, clock.now(), work);
+    });
     return c;
   }
 
@@ -944,30 +950,19 @@ export function createEngine(options: EngineOptions): Engine {
       if (to !== null && !target.nodes.has(to))
         throw new DriplineError('INVALID_INPUT', `migration map sends "${from}" to "${to}", which is not a node of plan version ${toVersion}`, { details: { from, to, toVersion } });
     const preview: MigrationPreview = { toVersion, moves: {}, staying: {}, moved: 0 };
-    let after: string | undefined;
-    for (;;) {
-      const work = newWork();
-      const last = await store.transaction(tenantId, async (tx) => {
-        const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
-        for (const rec of page) {
-          const e = rec.enrollment;
-          const mapped = Object.prototype.hasOwnProperty.call(input.map, e.nodeId);
-          if (e.planVersion === toVersion || !mapped || (input.filter && !input.filter(e))) {
-            preview.staying[e.nodeId] = (preview.staying[e.nodeId] ?? 0) + 1;
-            continue;
-          }
-          const to = input.map[e.nodeId] ?? null;
-          const label = `${e.nodeId} → ${to ?? 'exit'}`;
-          preview.moves[label] = (preview.moves[label] ?? 0) + 1;
-          preview.moved += 1;
-          if (apply) await stepIn(tx, rec, target, { type: 'migrate', to }, clock.now(), work);
-        }
-        return page.length ? page[page.length - 1]!.enrollment.id : null;
-      });
-      await afterCommit(work);
-      if (last === null) break;
-      after = last;
-    }
+    await forEachActiveEnrollment(tenantId, campaignId, async (tx, rec, work) => {
+      const e = rec.enrollment;
+      const mapped = Object.prototype.hasOwnProperty.call(input.map, e.nodeId);
+      if (e.planVersion === toVersion || !mapped || (input.filter && !input.filter(e))) {
+        preview.staying[e.nodeId] = (preview.staying[e.nodeId] ?? 0) + 1;
+        return;
+      }
+      const to = input.map[e.nodeId] ?? null;
+      const label = `${e.nodeId} → ${to ?? 'exit'}`;
+      preview.moves[label] = (preview.moves[label] ?? 0) + 1;
+      preview.moved += 1;
+      if (apply) await stepIn(tx, rec, target, { type: 'migrate', to }, clock.now(), work);
+    });
     return preview;
   }
 
