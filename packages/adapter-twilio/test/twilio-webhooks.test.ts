@@ -95,11 +95,13 @@ describe('twilio status callback: signature', () => {
   it('a failed callback with 21610 suppresses the recipient; 30034 raises a sender alert', async () => {
     const { sink, suppressed } = stubSink();
     const alerts: unknown[] = [];
-    const hooks = createTwilioWebhooks({ authToken: TOKEN, engine: sink, onSenderAlert: (a) => alerts.push(a) });
+    const halted: string[] = [];
+    const hooks = createTwilioWebhooks({ authToken: TOKEN, engine: { ...sink, haltSender: (sender) => void halted.push(sender) }, onSenderAlert: (a) => alerts.push(a) });
     await hooks.handleStatusCallback(signTwilioRequest({ authToken: TOKEN, url: signedUrl, params: statusParams('SM7', 'failed', { ErrorCode: '21610' }) }));
     await hooks.handleStatusCallback(signTwilioRequest({ authToken: TOKEN, url: signedUrl, params: statusParams('SM8', 'undelivered', { ErrorCode: '30034' }) }));
     expect(suppressed).toEqual([['t1', '+15555550100', 'sms']]);
     expect(alerts).toEqual([{ tenantId: 't1', providerMessageId: 'SM8', from: '+15005550006', code: '30034', meaning: expect.any(String) }]);
+    expect(halted).toEqual(['twilio:sms']);
   });
 });
 

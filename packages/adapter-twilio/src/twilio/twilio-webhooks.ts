@@ -12,8 +12,12 @@ import { TWILIO_ERROR_CODES } from './twilio-errors.js';
 
 /** What the handlers need of the engine. */
 export interface EventSink {
+  /** Applies a mapped event (dripline's `engine.ingestEvent`). */
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
+  /** Suppresses an address (dripline's `engine.suppress`). */
   suppress(tenantId: string, address: string, channel: Channel | null, reason: string): Promise<void>;
+  /** Halts a sender, `twilio:<channel>` (dripline's `engine.haltSender`); called for 30034 / 30032 callbacks when present. */
+  haltSender?(sender: string, reason: string): void;
 }
 
 /** Standard opt-out keywords (Twilio's default list), matched trimmed and case-insensitively. */
@@ -181,6 +185,7 @@ export function createTwilioWebhooks(options: TwilioWebhooksOptions): TwilioWebh
         if (rule?.suppress && to) await engine.suppress(tenantId, bare(to), channelOf(to), `twilio ${errorCode}: ${rule.meaning}`);
         if (rule?.haltSender) {
           logger?.error('twilio: sender must halt', { code: errorCode, meaning: rule.meaning, key: new URL(v.url).searchParams.get(KEY_PARAM) });
+          engine.haltSender?.(`twilio:${to ? channelOf(to) : 'sms'}`, `twilio ${errorCode}: ${rule.meaning}`);
           options.onSenderAlert?.({ tenantId, providerMessageId: sid, ...(params.From ? { from: params.From } : {}), code: errorCode, meaning: rule.meaning });
         }
       }
