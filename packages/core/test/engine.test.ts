@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildCampaigns, hash32, isDriplineError, type PlanInput, type Principal } from '../src/index.js';
+import { buildCampaigns, hash32, isDriplineError, type PlanInput, type Principal, type StoreTransaction } from '../src/index.js';
 import { T0, contacts, expectNoKeySentTwice, harness, takeHarnesses } from './engine-harness.js';
 
 // After every scenario: no message key in the outbox twice, no key accepted by the transport twice.
@@ -127,6 +127,34 @@ describe('engine: end to end on the memory adapters', () => {
     const enrollments = h.dump().enrollments.map((e) => e.enrollment.status);
     expect(enrollments.filter((s) => s === 'stopped').length).toBe(200 - before);
     expect(enrollments.filter((s) => s === 'completed').length).toBe(before);
+  });
+
+  it('stop retries a page that races a worker, and leaves no enrollment active', async () => {
+    const h = harness();
+    await h.engine.createCampaign(null, h.tenant, { id: 'c', plan: onboarding });
+    await h.engine.startCampaign(null, h.tenant, 'c', { audience: contacts(30) });
+    // A worker writes one enrollment right after stop has read its page (stop's copy is stale).
+    const store = h.store;
+    const original = store.transaction.bind(store);
+    let raced = false;
+    store.transaction = (<T,>(tenant: string, fn: (tx: StoreTransaction) => Promise<T>) =>
+      original(tenant, (tx) =>
+        fn({
+          ...tx,
+          async listEnrollments(campaignId, page) {
+            const rows = await tx.listEnrollments(campaignId, page);
+            if (!raced && rows.length) {
+              raced = true;
+              expect(await tx.updateEnrollment(rows[0]!, rows[0]!.rowVersion)).toBe(true);
+            }
+            return rows;
+          },
+        }),
+      )) as typeof store.transaction;
+    await h.engine.stopCampaign(null, h.tenant, 'c');
+    store.transaction = original;
+    expect(raced).toBe(true);
+    expect(h.dump().enrollments.map((e) => e.enrollment.status)).toEqual(Array(30).fill('stopped'));
   });
 
   it('a transport failing 20% of calls (retryable) still delivers every message exactly once', async () => {

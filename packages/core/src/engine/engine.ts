@@ -497,16 +497,28 @@ export function createEngine(options: EngineOptions): Engine {
     return c;
   }
 
-  /** Runs `fn` for every active enrollment of a campaign, one transaction per page of 500. */
+  /**
+   * Runs `fn` for every active enrollment of a campaign, one transaction per page of 500. A
+   * page that loses an optimistic-concurrency race with a worker is read and done again.
+   */
   async function forEachActiveEnrollment(tenantId: string, campaignId: string, fn: (tx: StoreTransaction, rec: EnrollmentRecord, work: Work) => Promise<void>) {
     let after: string | undefined;
     for (;;) {
-      const work = newWork();
-      const last = await store.transaction(tenantId, async (tx) => {
-        const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
-        for (const rec of page) await fn(tx, rec, work);
-        return page.length ? page[page.length - 1]!.enrollment.id : null;
-      });
+      let work = newWork();
+      let last: string | null = null;
+      for (let attempt = 1; ; attempt++) {
+        work = newWork();
+        try {
+          last = await store.transaction(tenantId, async (tx) => {
+            const page = await tx.listEnrollments(campaignId, { status: ['active'], limit: 500, ...(after ? { after } : {}) });
+            for (const rec of page) await fn(tx, rec, work);
+            return page.length ? page[page.length - 1]!.enrollment.id : null;
+          });
+          break;
+        } catch (e) {
+          if (!isDriplineError(e, 'CONFLICT') || attempt >= 10) throw e;
+        }
+      }
       await afterCommit(work);
       if (last === null) return;
       after = last;
