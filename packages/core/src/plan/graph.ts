@@ -83,7 +83,7 @@ export function planGraph(plan: Plan | PlanInput): PlanGraph {
         edges.push({ from: node.id, to: t.to, label: `${t.on}${when}`, kind: timeout ? 'timeout' : 'event' });
       }
     } else if (node.action === 'branch') {
-      for (const c of node.cases) edges.push({ from: node.id, to: c.to, label: conditionLabel(c.if), kind: 'case' });
+      for (const c of node.cases) edges.push({ from: node.id, to: c.to, label: conditionLabel(c.if as Condition), kind: 'case' });
       edges.push({ from: node.id, to: node.else, label: 'else', kind: 'else' });
     } else if (node.action === 'split') {
       const total = node.variants.reduce((s, v) => s + v.weight, 0);
