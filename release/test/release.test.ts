@@ -99,8 +99,16 @@ describe('release readiness', () => {
         const file = out.trim().split('\n').pop()!.trim();
         return file.startsWith('/') ? file : join(project, file.split('/').pop()!);
       });
+      // What each README tells a new user to install besides the dripline packages (pg, PGlite,
+      // bullmq...), exactly as its `npm install` line names them.
+      const ours = new Set(packages.map((p) => p.json.name as string));
+      const extras = new Set<string>();
+      for (const p of packages) {
+        const line = /^npm install (.+)$/m.exec(readFileSync(join(p.dir, 'README.md'), 'utf8'));
+        for (const dep of line?.[1]!.trim().split(/\s+/) ?? []) if (!dep.startsWith('-') && !ours.has(dep)) extras.add(dep);
+      }
       writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-      run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, 'typescript@~5.9.3', '@types/node@^20'], project, 300_000);
+      run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, ...extras, 'typescript@~5.9.3', '@types/node@^20'], project, 300_000);
     }, 400_000);
     afterAll(() => {
       if (project) rmSync(project, { recursive: true, force: true });

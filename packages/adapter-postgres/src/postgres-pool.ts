@@ -24,12 +24,15 @@ export interface PgClientLike {
 
 /** A pool of connections (a `pg.Pool` fits). */
 export interface PgPoolLike {
+  /** Checks a connection out of the pool. */
   connect(): Promise<PgClientLike>;
 }
 
 /** The subset of a PGlite instance used by {@link fromPglite} (`@electric-sql/pglite` fits). */
 export interface PGliteLike {
+  /** Runs one statement with parameters (extended protocol). */
   query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number }>;
+  /** Runs a script of statements without parameters. */
   exec(text: string): Promise<Array<{ rows: unknown[]; affectedRows?: number }>>;
   transaction: unknown;
 }

@@ -17,7 +17,10 @@ export interface PostgresQueueOptions {
   /** The LISTEN/NOTIFY channel. Default `dripline_wakeup_<schema>`. */
   channel?: string;
   /** The clock `run_at` is compared with: pass the engine's, so there is one authority for "now". Default `Date.now`. */
-  clock?: { now(): number };
+  clock?: {
+    /** The current time in epoch milliseconds. */
+    now(): number;
+  };
   /**
    * An enqueue NOTIFYs consumers when one of its items is due within this many ms; later
    * items are found by the consumers' own timers. Default 60 000.
@@ -34,7 +37,14 @@ export interface ConsumeOptions {
   /** The longest sleep between looks at the table, in ms (a safety net for a missed NOTIFY). Default 5 000. */
   maxSleepMs?: number;
   /** The sweeper: every `intervalMs`, re-enqueue overdue pending actions of these tenants. */
-  sweep?: { tenants: readonly string[] | (() => Promise<readonly string[]>); intervalMs?: number; limit?: number };
+  sweep?: {
+    /** The tenants to sweep, or a function that lists them at each sweep. */
+    tenants: readonly string[] | (() => Promise<readonly string[]>);
+    /** Milliseconds between sweeps. */
+    intervalMs?: number;
+    /** At most this many overdue actions re-enqueued per tenant per sweep. */
+    limit?: number;
+  };
   /** Called when a handler, a round or the listener fails (the consumer goes on). */
   onError?: (error: unknown) => void;
 }

@@ -24,7 +24,10 @@ export interface SendgridWebhooksOptions {
    */
   maxAgeSeconds?: number;
   /** Source of "now" for the age check. Default the system clock. */
-  clock?: { now(): number };
+  clock?: {
+    /** The current time in epoch milliseconds. */
+    now(): number;
+  };
   logger?: Logger;
 }
 

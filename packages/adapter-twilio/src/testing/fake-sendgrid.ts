@@ -68,6 +68,7 @@ export interface FakeSendgrid {
   signEvents(events: readonly SendgridEvent[] | string, timestamp?: number): SignedSendgridRequest;
   /** Signs a batch and POSTs it to `url`. */
   postEvents(url: string, events: readonly SendgridEvent[], timestamp?: number): Promise<{ status: number; body: string }>;
+  /** Stops the server, dropping open connections. */
   close(): Promise<void>;
 }
 

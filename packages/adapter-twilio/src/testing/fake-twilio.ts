@@ -68,6 +68,7 @@ export interface FakeTwilio {
   callbacks(): FakeTwilioCallback[];
   /** Resolves when every automatic status callback started so far has been answered. */
   idle(): Promise<void>;
+  /** Stops the server, dropping open connections. */
   close(): Promise<void>;
 }
 

@@ -18,6 +18,7 @@ export const KEY_PARAM = 'dl_key';
  */
 export interface TwilioClientLike {
   messages: {
+    /** Creates (sends) one message; resolves with its `SM...` sid. */
     create(params: {
       to: string;
       body: string;
