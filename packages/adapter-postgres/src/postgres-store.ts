@@ -244,8 +244,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   function makeTx(client: PgClientLike, tenantId: string, pending: Pending): StoreTransaction & { flush(): Promise<void> } {
     /** Runs a parameterised statement, as a named prepared statement on pg (see `prepare`). */
     const exec = (text: string, values: unknown[]) => (prepare ? client.query({ name: statementName(text), text, values }) : client.query(text, values));
-    const flush = async () => {
-      if (pending.actions.length) {
+    /**
+     * Writes what is buffered: everything (before COMMIT), or only the kinds a statement
+     * reads or writes (its text names the table). No table has a trigger or a foreign key,
+     * so a buffered row can only matter to statements on its own table.
+     */
+    const flush = async (text?: string) => {
+      if (pending.actions.length && (text === undefined || text.includes('.scheduled_actions'))) {
         const actions = pending.actions;
         pending.actions = [];
         const batch = actions.map((a) => ({
@@ -265,19 +270,19 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         }));
         await exec(sql.insertActions, [tenantId, json(batch)]);
       }
-      if (pending.transitions.length) {
+      if (pending.transitions.length && (text === undefined || text.includes('.campaign_transitions'))) {
         const records = pending.transitions;
         pending.transitions = [];
         await exec(sql.appendTransitions, [tenantId, json(records.map((r) => ({ ...r, tenantId })))]);
       }
-      if (pending.analytics.size) {
+      if (pending.analytics.size && (text === undefined || text.includes('.campaign_analytics'))) {
         const entries = [...pending.analytics];
         pending.analytics = new Map();
         for (const [campaignId, deltas] of entries) await exec(sql.incrementAnalytics, [tenantId, campaignId, json(deltas)]);
       }
     };
     const q = async (text: string, values: unknown[] = []) => {
-      await flush();
+      await flush(text);
       return exec(text, [tenantId, ...values]);
     };
     const one = async <T>(text: string, values: unknown[], map: (r: Row) => T): Promise<T | null> => {
@@ -401,7 +406,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       },
       claimAction: (key, { now, owner, leaseMs }) => one(sql.claimOne, [now, owner, leaseMs, key], toAction),
       async finishAction(key, owner, now, status, patch = {}) {
-        await flush();
+        await flush(sql.finish);
         const r = await exec(sql.finish, [tenantId, key, owner, now, status, patch.runAt ?? null, patch.lastError ?? null]);
         return changed(r);
       },

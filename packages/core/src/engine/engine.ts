@@ -7,6 +7,7 @@
  * transaction as the enrollment update; a claimed action is finished fenced by its lease, so
  * a worker that lost its lease commits nothing.
  */
+import pLimit from 'p-limit';
 import { EventEmitter } from 'eventemitter3';
 import { DriplineError, isDriplineError } from '../errors.js';
 import { compilePlan, type CompiledPlan } from '../plan/compile.js';
@@ -101,6 +102,17 @@ export interface Engine {
   processAction(tenantId: string, key: string, owner?: string): Promise<ProcessResult>;
   /** Runs an action this worker already claimed (from `claimDueActions`). */
   processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult>;
+  /**
+   * Runs a batch of claimed actions of one tenant in chunks of `concurrency` (default 10),
+   * with two commits per chunk: one transaction decides every action of the chunk (up to the
+   * transport call), its sends go out together, and one transaction records every outcome.
+   * At most `concurrency` messages are between "sending" and their outcome at any time. Each action is still
+   * fenced by its own lease. If either transaction fails (a lost lease, a poison action, a
+   * store error), nothing of it was written and those actions run one by one as in
+   * {@link Engine.processClaimed}, so one bad action costs the others only time.
+   * Results are in the order of `actions`.
+   */
+  processClaimedBatch(tenantId: string, actions: readonly ActionRecord[], owner: string, options?: { concurrency?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
   /** Maps, deduplicates and applies an incoming event. */
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
   /** Activates `scheduled` campaigns whose start time has come; returns how many. */
@@ -369,6 +381,41 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
+  /**
+   * What one batch transaction shares: each campaign read once, and the completion and
+   * failure-rate checks (an aggregate read each) run once per campaign at the end of the
+   * transaction instead of after every action.
+   */
+  interface BatchScope {
+    campaign(tx: StoreTransaction, campaignId: string): Promise<CampaignRecord>;
+    complete: Set<string>;
+    fail: Map<string, CampaignRecord>;
+  }
+  function batchScope(): BatchScope {
+    const campaigns = new Map<string, Promise<CampaignRecord>>();
+    return {
+      campaign(tx, campaignId) {
+        let c = campaigns.get(campaignId);
+        if (!c) campaigns.set(campaignId, (c = loadCampaign(tx, campaignId)));
+        return c;
+      },
+      complete: new Set(),
+      fail: new Map(),
+    };
+  }
+  async function completeLater(tx: StoreTransaction, campaignId: string, work: Work, batch: BatchScope | undefined) {
+    if (batch) batch.complete.add(campaignId);
+    else await maybeComplete(tx, campaignId, work);
+  }
+  async function failLater(tx: StoreTransaction, campaign: CampaignRecord, work: Work, batch: BatchScope | undefined) {
+    if (batch) batch.fail.set(campaign.id, campaign);
+    else await maybeFail(tx, campaign, work);
+  }
+  /** The deferred checks of a batch, in its transaction, before it commits. */
+  async function settleBatch(tx: StoreTransaction, batch: BatchScope, work: Work) {
+    for (const id of batch.complete) await maybeComplete(tx, id, work);
+    for (const c of batch.fail.values()) await maybeFail(tx, c, work);
+  }
   async function maybeFail(tx: StoreTransaction, campaign: CampaignRecord, work: Work) {
     const a = await tx.getAnalytics(campaign.id);
     const failed = a['messages.failed'] ?? 0;
@@ -574,155 +621,158 @@ export function createEngine(options: EngineOptions): Engine {
   async function prepare(tenantId: string, action: ActionRecord, owner: string): Promise<{ result: ProcessResult; work: Work; prepared?: Prepared }> {
     const work = newWork();
     const now = clock.now();
-    return store.transaction(tenantId, async (tx) => {
-      const current = await tx.getAction(action.key);
-      if (!current || current.status !== 'running' || current.leaseOwner !== owner || (current.leaseExpiresAt ?? 0) <= now) return { result: 'lost-lease' as const, work };
-      const finish = async (status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
-        if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
-      };
-      const campaign = await loadCampaign(tx, action.campaignId);
-      if (campaign.status !== 'active') {
-        await finish('pending', { runAt: action.runAt });
-        return { result: 'skipped' as const, work };
-      }
-      let rec = await tx.getEnrollment(action.enrollmentId);
-      if (!rec) {
-        await finish('canceled', { lastError: 'enrollment not found' });
-        return { result: 'skipped' as const, work };
-      }
-      const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
-      const e = rec.enrollment;
-      const existing = action.kind === 'send' ? await tx.getOutbound(action.key) : null;
+    return store.transaction(tenantId, (tx) => prepareIn(tx, tenantId, action, owner, now, work));
+  }
 
-      let message: OutboundRecord;
-      let pendingStep: StepResult | null = null;
-      if (existing) {
-        // A retry, or a crash between writing the outbox row and recording the outcome.
-        if (e.sendKey !== action.key || e.sendState !== 'sending' || existing.status !== 'sending') {
-          await finish('done');
-          return { result: 'skipped' as const, work };
-        }
-        const crashed = existing.failureReason === null;
-        if (crashed && sendPolicy === 'at-most-once') {
-          await tx.updateOutbound(action.key, { status: 'unknown', failureReason: 'outcome unknown: the worker stopped during the send', updatedAt: now });
-          await tx.incrementAnalytics(campaign.id, { 'messages.unknown': 1 });
-          await stepIn(tx, rec, plan, { type: 'sent', key: action.key, at: now }, now, work);
-          await finish('done');
-          return { result: 'unknown' as const, work };
-        }
-        message = { ...existing, attempts: existing.attempts + 1, failureReason: null, updatedAt: now };
-      } else {
-        pendingStep = step(plan, e, { type: 'timer', key: action.key }, { now, contact: rec.contact });
-        const send = pendingStep.effects.find((x): x is SendEffect => x.type === 'send');
-        if (!send) {
-          if (pendingStep.enrollment !== e) rec = await save(tx, rec, pendingStep.enrollment);
-          await applyEffects(tx, rec, pendingStep.effects, work);
-          await finish(pendingStep.note === 'stale-timer' ? 'canceled' : 'done');
-          if (pendingStep.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
-          return { result: 'stepped' as const, work };
-        }
-        const to = addressFor(rec.contact, send.channel);
-        const rendered = renderMessage(send, { ...(rec.contact.attributes ?? {}), contact_id: rec.contact.id, ...(options.templateVariables?.(rec.contact, campaign) ?? {}) });
-        message = {
-          tenantId,
-          key: action.key,
-          campaignId: campaign.id,
-          contactId: rec.contactId,
-          enrollmentId: e.id,
-          nodeId: send.nodeId,
-          channel: send.channel,
-          to: to ?? '',
-          ...(rendered.subject === undefined ? {} : { subject: rendered.subject }),
-          body: rendered.body,
-          status: 'sending',
-          providerMessageId: null,
-          failureReason: null,
-          attempts: 1,
-          createdAt: now,
-          updatedAt: now,
-        };
-      }
+  /** Phase 1 inside a transaction (one action's, or a whole batch's). */
+  async function prepareIn(tx: StoreTransaction, tenantId: string, action: ActionRecord, owner: string, now: number, work: Work, batch?: BatchScope): Promise<{ result: ProcessResult; work: Work; prepared?: Prepared }> {
+    const current = await tx.getAction(action.key);
+    if (!current || current.status !== 'running' || current.leaseOwner !== owner || (current.leaseExpiresAt ?? 0) <= now) return { result: 'lost-lease' as const, work };
+    const finish = async (status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
+      if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
+    };
+    const campaign = batch ? await batch.campaign(tx, action.campaignId) : await loadCampaign(tx, action.campaignId);
+    if (campaign.status !== 'active') {
+      await finish('pending', { runAt: action.runAt });
+      return { result: 'skipped' as const, work };
+    }
+    let rec = await tx.getEnrollment(action.enrollmentId);
+    if (!rec) {
+      await finish('canceled', { lastError: 'enrollment not found' });
+      return { result: 'skipped' as const, work };
+    }
+    const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
+    const e = rec.enrollment;
+    const existing = action.kind === 'send' ? await tx.getOutbound(action.key) : null;
 
-      /** Fails the send for good, at once: no transport call. */
-      const failNow = async (reason: string, suppressed = false) => {
-        if (pendingStep) {
-          rec = await save(tx, rec!, pendingStep.enrollment);
-          await applyEffects(tx, rec, pendingStep.effects, work);
-          pendingStep = null;
-        }
-        if (existing) await tx.updateOutbound(action.key, { status: 'failed', failureReason: reason, updatedAt: now });
-        else await tx.insertOutbound({ ...message, status: 'failed', failureReason: reason });
-        await tx.incrementAnalytics(campaign.id, { 'messages.failed': 1, ...(suppressed ? { 'messages.suppressed': 1 } : {}) });
-        const { result } = await stepIn(tx, rec!, plan, { type: 'sendFailed', key: action.key, at: now, reason, permanent: true }, now, work);
+    let message: OutboundRecord;
+    let pendingStep: StepResult | null = null;
+    if (existing) {
+      // A retry, or a crash between writing the outbox row and recording the outcome.
+      if (e.sendKey !== action.key || e.sendState !== 'sending' || existing.status !== 'sending') {
         await finish('done');
-        if (result.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
-        work.emits.push(() =>
-          events.emit('message.failed', { tenantId, campaignId: campaign.id, key: action.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind: 'permanent', willRetry: false, at: now }),
-        );
-        return { result: 'failed' as const, work };
-      };
-
-      // Guards: a missing address or a suppression fails the send for good, at once.
-      const suppression = message.to ? await tx.getSuppression(message.to, message.channel) : null;
-      if (!message.to) return failNow(`contact has no ${message.channel} address`);
-      if (suppression) return failNow(`recipient is suppressed (${suppression.reason})`, true);
-
-      // Deferrals: quiet hours (the plan's and compliance presets'), frequency cap, rate
-      // limits, circuit breaker. A deferred send never lands inside a quiet window: every
-      // deferral is settled outside all of them, and a send whose time came inside one (after
-      // a retry or a deferral) waits for its end.
-      const transport = transportFor(message.channel);
-      const sender = `${transport.name}:${message.channel}`;
-      const compliance = compliancePresets(campaign);
-      const windows: Array<{ label: string; quietHours: QuietHours }> = [];
-      if (plan.plan.quietHours) windows.push({ label: `plan: quiet hours ${plan.plan.quietHours.start}–${plan.plan.quietHours.end}`, quietHours: plan.plan.quietHours });
-      if (compliance && message.channel !== 'email') for (const p of compliance.presets) windows.push({ label: `${p.name}: ${p.rule}`, quietHours: p.quietHours });
-      const quiet = windows.map((w) => w.quietHours);
-      const defer = async (at: number, reason: Deferral['reason'], rule?: string): Promise<{ result: ProcessResult; work: Work }> => {
-        let until: number;
-        try {
-          until = quiet.length ? applyQuietHours(at, e.zone, quiet) : at;
-        } catch (err) {
-          if (!isDriplineError(err, 'QUIET_HOURS_COVER_ALL')) throw err;
-          // No time is ever allowed (e.g. engine presets added after the campaign was made): fail it, do not loop.
-          return failNow(`no time to send: ${windows.map((w) => w.label).join(' and ')} leave no allowed time`);
-        }
-        await finish('pending', { runAt: until, lastError: `deferred: ${reason}${rule ? ` (${rule})` : ''}` });
-        await tx.incrementAnalytics(campaign.id, { [`deferred.${reason}`]: 1 });
-        work.enqueue.push({ key: action.key, tenantId, runAt: until });
-        const d: Deferral = { tenantId, campaignId: campaign.id, key: action.key, until, reason, ...(rule ? { rule } : {}) };
-        work.emits.push(() => events.emit('message.deferred', d));
-        return { result: 'deferred' as const, work };
-      };
-      if (haltedSenders.has(sender)) return defer(now + 60_000, 'circuit-open', `sender ${sender} halted`);
-      for (const w of windows) if (isQuiet(now, e.zone, w.quietHours)) return defer(now, 'quiet-hours', w.label);
-      const cap = compliance?.frequencyCap && (!frequencyCap || compliance.frequencyCap.max / compliance.frequencyCap.windowMs < frequencyCap.max / frequencyCap.windowMs)
-        ? { max: compliance.frequencyCap.max, windowMs: compliance.frequencyCap.windowMs, rule: `${compliance.frequencyCap.preset}: at most ${compliance.frequencyCap.max} per ${compliance.frequencyCap.windowMs / 3_600_000} h` }
-        : frequencyCap ? { ...frequencyCap, rule: `frequency cap: at most ${frequencyCap.max} per ${frequencyCap.windowMs / 3_600_000} h` } : null;
-      if (cap && !existing) {
-        const times = await tx.listRecentOutboundTimes(message.to, now - cap.windowMs + 1);
-        const d = frequencyCapDecision({ recentSendTimes: times, max: cap.max, windowMs: cap.windowMs, now });
-        if (!d.ok) return defer(d.retryAt, 'frequency-cap', cap.rule);
+        return { result: 'skipped' as const, work };
       }
-      // The limiter before the breaker: a half-open trial slot is only taken by a call that goes out.
-      const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
-      if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
-      const breaker = breakerFor(transport.name);
-      if (!breaker.canRequest(now)) {
-        const snap = breaker.snapshot();
-        return defer(Math.max(now + 1, (snap.openedAt ?? now) + breaker.cooldownMs), 'circuit-open', `transport ${transport.name}`);
+      const crashed = existing.failureReason === null;
+      if (crashed && sendPolicy === 'at-most-once') {
+        await tx.updateOutbound(action.key, { status: 'unknown', failureReason: 'outcome unknown: the worker stopped during the send', updatedAt: now });
+        await tx.incrementAnalytics(campaign.id, { 'messages.unknown': 1 });
+        await stepIn(tx, rec, plan, { type: 'sent', key: action.key, at: now }, now, work);
+        await finish('done');
+        return { result: 'unknown' as const, work };
       }
-
-      // Commit the intent: the outbox row (unique by key) and the enrollment's `sending` state.
-      if (pendingStep) {
-        rec = await save(tx, rec, pendingStep.enrollment);
+      message = { ...existing, attempts: existing.attempts + 1, failureReason: null, updatedAt: now };
+    } else {
+      pendingStep = step(plan, e, { type: 'timer', key: action.key }, { now, contact: rec.contact });
+      const send = pendingStep.effects.find((x): x is SendEffect => x.type === 'send');
+      if (!send) {
+        if (pendingStep.enrollment !== e) rec = await save(tx, rec, pendingStep.enrollment);
         await applyEffects(tx, rec, pendingStep.effects, work);
-        if (!(await tx.insertOutbound(message))) throw new DriplineError('CONFLICT', `message "${action.key}" is already in the outbox`);
-      } else {
-        await tx.updateOutbound(action.key, { attempts: message.attempts, failureReason: null, updatedAt: now });
+        await finish(pendingStep.note === 'stale-timer' ? 'canceled' : 'done');
+        if (pendingStep.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await completeLater(tx, campaign.id, work, batch);
+        return { result: 'stepped' as const, work };
       }
-      return { result: 'sent' as const, work, prepared: { kind: 'send' as const, message, campaign, sender, transport } };
-    });
+      const to = addressFor(rec.contact, send.channel);
+      const rendered = renderMessage(send, { ...(rec.contact.attributes ?? {}), contact_id: rec.contact.id, ...(options.templateVariables?.(rec.contact, campaign) ?? {}) });
+      message = {
+        tenantId,
+        key: action.key,
+        campaignId: campaign.id,
+        contactId: rec.contactId,
+        enrollmentId: e.id,
+        nodeId: send.nodeId,
+        channel: send.channel,
+        to: to ?? '',
+        ...(rendered.subject === undefined ? {} : { subject: rendered.subject }),
+        body: rendered.body,
+        status: 'sending',
+        providerMessageId: null,
+        failureReason: null,
+        attempts: 1,
+        createdAt: now,
+        updatedAt: now,
+      };
+    }
+
+    /** Fails the send for good, at once: no transport call. */
+    const failNow = async (reason: string, suppressed = false) => {
+      if (pendingStep) {
+        rec = await save(tx, rec!, pendingStep.enrollment);
+        await applyEffects(tx, rec, pendingStep.effects, work);
+        pendingStep = null;
+      }
+      if (existing) await tx.updateOutbound(action.key, { status: 'failed', failureReason: reason, updatedAt: now });
+      else await tx.insertOutbound({ ...message, status: 'failed', failureReason: reason });
+      await tx.incrementAnalytics(campaign.id, { 'messages.failed': 1, ...(suppressed ? { 'messages.suppressed': 1 } : {}) });
+      const { result } = await stepIn(tx, rec!, plan, { type: 'sendFailed', key: action.key, at: now, reason, permanent: true }, now, work);
+      await finish('done');
+      if (result.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await completeLater(tx, campaign.id, work, batch);
+      work.emits.push(() =>
+        events.emit('message.failed', { tenantId, campaignId: campaign.id, key: action.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind: 'permanent', willRetry: false, at: now }),
+      );
+      return { result: 'failed' as const, work };
+    };
+
+    // Guards: a missing address or a suppression fails the send for good, at once.
+    const suppression = message.to ? await tx.getSuppression(message.to, message.channel) : null;
+    if (!message.to) return failNow(`contact has no ${message.channel} address`);
+    if (suppression) return failNow(`recipient is suppressed (${suppression.reason})`, true);
+
+    // Deferrals: quiet hours (the plan's and compliance presets'), frequency cap, rate
+    // limits, circuit breaker. A deferred send never lands inside a quiet window: every
+    // deferral is settled outside all of them, and a send whose time came inside one (after
+    // a retry or a deferral) waits for its end.
+    const transport = transportFor(message.channel);
+    const sender = `${transport.name}:${message.channel}`;
+    const compliance = compliancePresets(campaign);
+    const windows: Array<{ label: string; quietHours: QuietHours }> = [];
+    if (plan.plan.quietHours) windows.push({ label: `plan: quiet hours ${plan.plan.quietHours.start}–${plan.plan.quietHours.end}`, quietHours: plan.plan.quietHours });
+    if (compliance && message.channel !== 'email') for (const p of compliance.presets) windows.push({ label: `${p.name}: ${p.rule}`, quietHours: p.quietHours });
+    const quiet = windows.map((w) => w.quietHours);
+    const defer = async (at: number, reason: Deferral['reason'], rule?: string): Promise<{ result: ProcessResult; work: Work }> => {
+      let until: number;
+      try {
+        until = quiet.length ? applyQuietHours(at, e.zone, quiet) : at;
+      } catch (err) {
+        if (!isDriplineError(err, 'QUIET_HOURS_COVER_ALL')) throw err;
+        // No time is ever allowed (e.g. engine presets added after the campaign was made): fail it, do not loop.
+        return failNow(`no time to send: ${windows.map((w) => w.label).join(' and ')} leave no allowed time`);
+      }
+      await finish('pending', { runAt: until, lastError: `deferred: ${reason}${rule ? ` (${rule})` : ''}` });
+      await tx.incrementAnalytics(campaign.id, { [`deferred.${reason}`]: 1 });
+      work.enqueue.push({ key: action.key, tenantId, runAt: until });
+      const d: Deferral = { tenantId, campaignId: campaign.id, key: action.key, until, reason, ...(rule ? { rule } : {}) };
+      work.emits.push(() => events.emit('message.deferred', d));
+      return { result: 'deferred' as const, work };
+    };
+    if (haltedSenders.has(sender)) return defer(now + 60_000, 'circuit-open', `sender ${sender} halted`);
+    for (const w of windows) if (isQuiet(now, e.zone, w.quietHours)) return defer(now, 'quiet-hours', w.label);
+    const cap = compliance?.frequencyCap && (!frequencyCap || compliance.frequencyCap.max / compliance.frequencyCap.windowMs < frequencyCap.max / frequencyCap.windowMs)
+      ? { max: compliance.frequencyCap.max, windowMs: compliance.frequencyCap.windowMs, rule: `${compliance.frequencyCap.preset}: at most ${compliance.frequencyCap.max} per ${compliance.frequencyCap.windowMs / 3_600_000} h` }
+      : frequencyCap ? { ...frequencyCap, rule: `frequency cap: at most ${frequencyCap.max} per ${frequencyCap.windowMs / 3_600_000} h` } : null;
+    if (cap && !existing) {
+      const times = await tx.listRecentOutboundTimes(message.to, now - cap.windowMs + 1);
+      const d = frequencyCapDecision({ recentSendTimes: times, max: cap.max, windowMs: cap.windowMs, now });
+      if (!d.ok) return defer(d.retryAt, 'frequency-cap', cap.rule);
+    }
+    // The limiter before the breaker: a half-open trial slot is only taken by a call that goes out.
+    const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
+    if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
+    const breaker = breakerFor(transport.name);
+    if (!breaker.canRequest(now)) {
+      const snap = breaker.snapshot();
+      return defer(Math.max(now + 1, (snap.openedAt ?? now) + breaker.cooldownMs), 'circuit-open', `transport ${transport.name}`);
+    }
+
+    // Commit the intent: the outbox row (unique by key) and the enrollment's `sending` state.
+    if (pendingStep) {
+      rec = await save(tx, rec, pendingStep.enrollment);
+      await applyEffects(tx, rec, pendingStep.effects, work);
+      if (!(await tx.insertOutbound(message))) throw new DriplineError('CONFLICT', `message "${action.key}" is already in the outbox`);
+    } else {
+      await tx.updateOutbound(action.key, { attempts: message.attempts, failureReason: null, updatedAt: now });
+    }
+    return { result: 'sent' as const, work, prepared: { kind: 'send' as const, message, campaign, sender, transport } };
   }
 
   async function processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult> {
@@ -755,12 +805,105 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  /** Phase 2: call the transport, then record the outcome in one fenced transaction. */
-  async function deliver(tenantId: string, action: ActionRecord, owner: string, p: Prepared, t0: number): Promise<ProcessResult> {
-    const { message, transport, campaign } = p;
+  /** Merges the post-commit work of several actions into one (one queue call). */
+  function mergeWork(works: readonly Work[]): Work {
+    const all = newWork();
+    for (const w of works) {
+      all.enqueue.push(...w.enqueue);
+      all.remove.push(...w.remove);
+      all.emits.push(...w.emits);
+    }
+    return all;
+  }
+
+  async function processClaimedBatch(
+    tenantId: string,
+    actions: readonly ActionRecord[],
+    owner: string,
+    opts: { concurrency?: number } = {},
+  ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
+    const concurrency = Math.max(1, opts.concurrency ?? 10);
+    // Chunks of `concurrency` actions, one after the other: a chunk's sends all go out at
+    // once, and no more than `concurrency` messages are ever between "sending" and their
+    // outcome, so a crash leaves at most that many `unknown` (as one action at a time would).
+    if (actions.length > concurrency) {
+      const out: Array<PromiseSettledResult<ProcessResult>> = [];
+      for (let i = 0; i < actions.length; i += concurrency) out.push(...(await processClaimedBatch(tenantId, actions.slice(i, i + concurrency), owner, opts)));
+      return out;
+    }
+    const limit = pLimit(concurrency);
+    const oneByOne = (list: readonly ActionRecord[]) => Promise.allSettled(list.map((a) => limit(() => processClaimed(tenantId, a, owner))));
+    if (actions.length <= 1) return oneByOne(actions);
+    const t0 = clock.now();
+    let phase1: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }>;
+    try {
+      const now = clock.now();
+      phase1 = await store.transaction(tenantId, async (tx) => {
+        const batch = batchScope();
+        const out: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }> = [];
+        for (const a of actions) out.push(await prepareIn(tx, tenantId, a, owner, now, newWork(), batch));
+        if (out.length) await settleBatch(tx, batch, out[out.length - 1]!.work);
+        return out;
+      });
+    } catch (e) {
+      // Nothing of the batch was written: each action gets its own transactions, so one that
+      // lost its lease or always throws does not hold back the others.
+      log?.debug('batch prepare failed; running its actions one by one', { tenantId, actions: actions.length, error: e instanceof Error ? e.message : String(e) });
+      return oneByOne(actions);
+    }
+    metrics.activeWorkers += actions.length;
+    try {
+      await afterCommit(mergeWork(phase1.map((p) => p.work)));
+      const results: Array<PromiseSettledResult<ProcessResult>> = phase1.map((p) => ({ status: 'fulfilled', value: p.result }));
+      const sends = phase1.flatMap((p, i) => (p.prepared ? [i] : []));
+      if (!sends.length) return results;
+      const outcomes = await Promise.all(sends.map((i) => limit(() => callTransport(tenantId, phase1[i]!.prepared!))));
+      const now = clock.now();
+      const work = newWork();
+      let recorded: ProcessResult[] | null = null;
+      try {
+        recorded = await store.transaction(tenantId, async (tx) => {
+          const batch = batchScope();
+          const out: ProcessResult[] = [];
+          for (let k = 0; k < sends.length; k++) {
+            const i = sends[k]!;
+            out.push(await recordOutcomeIn(tx, tenantId, actions[i]!, owner, phase1[i]!.prepared!, outcomes[k]!, now, work, batch));
+          }
+          await settleBatch(tx, batch, work);
+          return out;
+        });
+      } catch (e) {
+        log?.debug('batch outcome failed; recording outcomes one by one', { tenantId, sends: sends.length, error: e instanceof Error ? e.message : String(e) });
+      }
+      if (recorded) {
+        sends.forEach((i, k) => {
+          results[i] = { status: 'fulfilled', value: recorded[k]! };
+          countDelivery(recorded[k]!, t0);
+        });
+        await afterCommit(work);
+      } else {
+        // The sends went out: every outcome must still be recorded, each in its own transaction.
+        const each = await Promise.allSettled(sends.map((i, k) => limit(() => recordOutcome(tenantId, actions[i]!, owner, phase1[i]!.prepared!, outcomes[k]!, t0))));
+        sends.forEach((i, k) => (results[i] = each[k]!));
+      }
+      return results;
+    } finally {
+      metrics.activeWorkers -= actions.length;
+    }
+  }
+
+  /** What the transport said: a provider id, or a classified error. */
+  interface SendOutcome {
+    providerMessageId: string | null;
+    error: { reason: string; details: SendErrorDetails } | null;
+  }
+
+  /** Phase 2: call the transport (no store access); the breaker and sender halts learn from it. */
+  async function callTransport(tenantId: string, p: Prepared): Promise<SendOutcome> {
+    const { message, transport } = p;
     const breaker = breakerFor(transport.name);
     let providerMessageId: string | null = null;
-    let error: { reason: string; details: SendErrorDetails } | null = null;
+    let error: SendOutcome['error'] = null;
     try {
       const receipt = await transport.send({
         key: message.key,
@@ -787,83 +930,102 @@ export function createEngine(options: EngineOptions): Engine {
       }
     }
 
-    const now = clock.now();
-    const work = newWork();
-    let result: ProcessResult;
-    try {
-      result = await store.transaction(tenantId, async (tx) => {
-        const finish = async (status: 'done' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
-          if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
-        };
-        const rec = await tx.getEnrollment(message.enrollmentId);
-        if (!rec) throw new DriplineError('NOT_FOUND', `enrollment "${message.enrollmentId}" not found`);
-        const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
-        const emitFailed = (reason: string, kind: string, willRetry: boolean) =>
-          work.emits.push(() => events.emit('message.failed', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind, willRetry, at: now }));
+    return { providerMessageId, error };
+  }
 
-        let outcome: MachineInput;
-        let status: OutboundStatus;
-        if (!error) {
-          status = 'sent';
-          outcome = { type: 'sent', key: message.key, at: now, providerMessageId: providerMessageId! };
-        } else {
-          const kind = error.details.kind === 'ambiguous' && sendPolicy === 'at-least-once' ? 'retryable' : error.details.kind;
-          const decision = retryDecision(retry, { attempt: message.attempts, kind, ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }), random: random() });
-          if (decision.retry) {
-            await tx.updateOutbound(message.key, { failureReason: `attempt ${message.attempts} failed: ${error.reason}`, updatedAt: now });
-            await finish('pending', { runAt: now + decision.delayMs, lastError: error.reason });
-            await tx.incrementAnalytics(campaign.id, { 'messages.retried': 1 });
-            work.enqueue.push({ key: message.key, tenantId, runAt: now + decision.delayMs });
-            emitFailed(error.reason, error.details.kind, true);
-            return 'retry' as const;
-          }
-          if (decision.reason === 'ambiguous') {
-            // At-most-once: it may have been sent; never send it again.
-            status = 'unknown';
-            outcome = { type: 'sent', key: message.key, at: now };
-          } else {
-            status = 'failed';
-            const reason = decision.reason === 'exhausted' ? `gave up after ${message.attempts} attempts: ${error.reason}` : error.reason;
-            outcome = { type: 'sendFailed', key: message.key, at: now, reason, permanent: true, ...(error.details.providerCode ? { code: error.details.providerCode } : {}) };
-            if (error.details.suppress) await tx.suppress({ tenantId, address: message.to, channel: message.channel, reason: `provider: ${error.reason}`, at: now });
-            emitFailed(reason, error.details.kind, false);
-          }
-        }
-        if (status !== 'failed') {
-          const uncertain = status === 'unknown';
-          work.emits.push(() =>
-            events.emit('message.sent', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, to: message.to, providerMessageId, uncertain, at: now }),
-          );
-        }
-        const { result: stepped } = await stepIn(tx, rec, plan, outcome, now, work);
-        await tx.updateOutbound(message.key, {
-          status,
-          providerMessageId,
-          failureReason: status === 'sent' ? null : outcome.type === 'sendFailed' ? outcome.reason : `outcome unknown: ${error!.reason}`,
-          updatedAt: now,
-        });
-        await tx.incrementAnalytics(campaign.id, { [`messages.${status}`]: 1 });
-        await finish('done');
-        if (stepped.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await maybeComplete(tx, campaign.id, work);
-        if (status === 'failed') await maybeFail(tx, campaign, work);
-        // Events that arrived before the provider id was known are applied now, in order.
-        if (providerMessageId) {
-          for (const orphan of await tx.listOrphanEvents(providerMessageId)) {
-            await tx.attachEvent(orphan.providerEventId, message.key);
-            const latest = await tx.getEnrollment(message.enrollmentId);
-            if (latest) await applyEventTo(tx, latest, { id: orphan.providerEventId, type: orphan.type, at: orphan.at, messageKey: message.key }, message, now, work);
-          }
-        }
-        return status === 'sent' ? ('sent' as const) : status === 'unknown' ? ('unknown' as const) : ('failed' as const);
-      });
-    } catch (e) {
-      if (isDriplineError(e, 'CONFLICT')) return 'lost-lease';
-      throw e;
+  /** Phase 3 inside a transaction (one action's, or a whole batch's): the fenced outcome. */
+  async function recordOutcomeIn(tx: StoreTransaction, tenantId: string, action: ActionRecord, owner: string, p: Prepared, sent: SendOutcome, now: number, work: Work, batch?: BatchScope): Promise<ProcessResult> {
+    const { message, campaign } = p;
+    const { providerMessageId, error } = sent;
+    const finish = async (status: 'done' | 'pending', patch?: { runAt?: number; lastError?: string }) => {
+      if (!(await tx.finishAction(action.key, owner, now, status, patch))) throw fenced(action.key);
+    };
+    const rec = await tx.getEnrollment(message.enrollmentId);
+    if (!rec) throw new DriplineError('NOT_FOUND', `enrollment "${message.enrollmentId}" not found`);
+    const plan = await planFor(tx, campaign.id, rec.enrollment.planVersion);
+    const emitFailed = (reason: string, kind: string, willRetry: boolean) =>
+      work.emits.push(() => events.emit('message.failed', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, reason, kind, willRetry, at: now }));
+
+    let outcome: MachineInput;
+    let status: OutboundStatus;
+    if (!error) {
+      status = 'sent';
+      outcome = { type: 'sent', key: message.key, at: now, providerMessageId: providerMessageId! };
+    } else {
+      const kind = error.details.kind === 'ambiguous' && sendPolicy === 'at-least-once' ? 'retryable' : error.details.kind;
+      const decision = retryDecision(retry, { attempt: message.attempts, kind, ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }), random: random() });
+      if (decision.retry) {
+        await tx.updateOutbound(message.key, { failureReason: `attempt ${message.attempts} failed: ${error.reason}`, updatedAt: now });
+        await finish('pending', { runAt: now + decision.delayMs, lastError: error.reason });
+        await tx.incrementAnalytics(campaign.id, { 'messages.retried': 1 });
+        work.enqueue.push({ key: message.key, tenantId, runAt: now + decision.delayMs });
+        emitFailed(error.reason, error.details.kind, true);
+        return 'retry' as const;
+      }
+      if (decision.reason === 'ambiguous') {
+        // At-most-once: it may have been sent; never send it again.
+        status = 'unknown';
+        outcome = { type: 'sent', key: message.key, at: now };
+      } else {
+        status = 'failed';
+        const reason = decision.reason === 'exhausted' ? `gave up after ${message.attempts} attempts: ${error.reason}` : error.reason;
+        outcome = { type: 'sendFailed', key: message.key, at: now, reason, permanent: true, ...(error.details.providerCode ? { code: error.details.providerCode } : {}) };
+        if (error.details.suppress) await tx.suppress({ tenantId, address: message.to, channel: message.channel, reason: `provider: ${error.reason}`, at: now });
+        emitFailed(reason, error.details.kind, false);
+      }
     }
+    if (status !== 'failed') {
+      const uncertain = status === 'unknown';
+      work.emits.push(() =>
+        events.emit('message.sent', { tenantId, campaignId: campaign.id, key: message.key, contactId: message.contactId, nodeId: message.nodeId, channel: message.channel, to: message.to, providerMessageId, uncertain, at: now }),
+      );
+    }
+    const { result: stepped } = await stepIn(tx, rec, plan, outcome, now, work);
+    await tx.updateOutbound(message.key, {
+      status,
+      providerMessageId,
+      failureReason: status === 'sent' ? null : outcome.type === 'sendFailed' ? outcome.reason : `outcome unknown: ${error!.reason}`,
+      updatedAt: now,
+    });
+    await tx.incrementAnalytics(campaign.id, { [`messages.${status}`]: 1 });
+    await finish('done');
+    if (stepped.effects.some((x) => x.type === 'complete' || x.type === 'exit')) await completeLater(tx, campaign.id, work, batch);
+    if (status === 'failed') await failLater(tx, campaign, work, batch);
+    // Events that arrived before the provider id was known are applied now, in order.
+    if (providerMessageId) {
+      for (const orphan of await tx.listOrphanEvents(providerMessageId)) {
+        await tx.attachEvent(orphan.providerEventId, message.key);
+        const latest = await tx.getEnrollment(message.enrollmentId);
+        if (latest) await applyEventTo(tx, latest, { id: orphan.providerEventId, type: orphan.type, at: orphan.at, messageKey: message.key }, message, now, work);
+      }
+    }
+    return status === 'sent' ? ('sent' as const) : status === 'unknown' ? ('unknown' as const) : ('failed' as const);
+  }
+
+  /** Counts a finished delivery in the process metrics. */
+  function countDelivery(result: ProcessResult, t0: number) {
     if (result === 'sent' || result === 'unknown') metrics.messagesSent += 1;
     if (result === 'failed') metrics.messagesFailed += 1;
     metrics.processed += 1;
     metrics.processingMs += clock.now() - t0;
+  }
+
+  /** Phases 2 and 3 for one action: the transport call, then its outcome in its own transaction. */
+  async function deliver(tenantId: string, action: ActionRecord, owner: string, p: Prepared, t0: number): Promise<ProcessResult> {
+    return recordOutcome(tenantId, action, owner, p, await callTransport(tenantId, p), t0);
+  }
+
+  async function recordOutcome(tenantId: string, action: ActionRecord, owner: string, p: Prepared, sent: SendOutcome, t0: number): Promise<ProcessResult> {
+    const now = clock.now();
+    const work = newWork();
+    let result: ProcessResult;
+    try {
+      result = await store.transaction(tenantId, (tx) => recordOutcomeIn(tx, tenantId, action, owner, p, sent, now, work));
+    } catch (e) {
+      if (isDriplineError(e, 'CONFLICT')) return 'lost-lease';
+      throw e;
+    }
+    countDelivery(result, t0);
     await afterCommit(work);
     return result;
   }
@@ -1043,6 +1205,7 @@ export function createEngine(options: EngineOptions): Engine {
     enroll,
     processAction,
     processClaimed,
+    processClaimedBatch,
     ingestEvent,
     activateDueCampaigns,
     updatePlan,

@@ -20,6 +20,12 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Actions claimed per round. Default 100. */
   batchSize?: number;
+  /**
+   * Two commits per round instead of two per action: a round's actions are decided in one
+   * transaction and their outcomes recorded in another ({@link Engine.processClaimedBatch}).
+   * Default true; false runs each action in its own transactions.
+   */
+  batchTransactions?: boolean;
   /** Fair share: at most this many actions of one campaign per round. Default batchSize / 4. */
   perCampaignLimit?: number;
   /** Lease on claimed actions; must outlast a send. Default 60 s. */
@@ -66,6 +72,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const id = options.id ?? `worker-${Math.random().toString(36).slice(2, 10)}`;
   const concurrency = options.concurrency ?? 10;
   const batchSize = options.batchSize ?? 100;
+  const batchTransactions = options.batchTransactions ?? true;
   const perCampaignLimit = options.perCampaignLimit ?? Math.max(1, Math.ceil(batchSize / 4));
   const leaseMs = options.leaseMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
@@ -94,22 +101,33 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       );
       if (!claimed.length) continue;
       const results: Partial<Record<WorkerResult, number>> = {};
-      const round = Promise.all(
-        claimed.map((a) =>
-          limit(async () => {
-            let r: WorkerResult;
-            try {
-              r = await engine.processClaimed(tenantId, a, id);
-            } catch (e) {
-              // The action stays claimed until its lease expires; a later round takes it over.
-              r = 'error';
-              reportError(e, { tenantId, key: a.key });
-            }
-            results[r] = (results[r] ?? 0) + 1;
-            stats[r] = (stats[r] ?? 0) + 1;
-          }),
-        ),
-      );
+      const count = (r: WorkerResult) => {
+        results[r] = (results[r] ?? 0) + 1;
+        stats[r] = (stats[r] ?? 0) + 1;
+      };
+      const round = batchTransactions
+        ? engine.processClaimedBatch(tenantId, claimed, id, { concurrency }).then((settled) =>
+            settled.forEach((s, i) => {
+              if (s.status === 'fulfilled') count(s.value);
+              else {
+                // The action stays claimed until its lease expires; a later round takes it over.
+                count('error');
+                reportError(s.reason, { tenantId, key: claimed[i]!.key });
+              }
+            }),
+          )
+        : Promise.all(
+            claimed.map((a) =>
+              limit(async () => {
+                try {
+                  count(await engine.processClaimed(tenantId, a, id));
+                } catch (e) {
+                  count('error');
+                  reportError(e, { tenantId, key: a.key });
+                }
+              }),
+            ),
+          );
       inFlight = round;
       await round;
       processed += claimed.length;

@@ -1,0 +1,172 @@
+/**
+ * Batched rounds: a worker round decides its actions in one transaction and records their
+ * outcomes in another. These tests count the commits, and break each of the two transactions
+ * to prove a failing batch falls back to one action at a time without losing or repeating a
+ * message, and that a lost lease inside a batch fences only that action.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  createEngine,
+  createFakeTransport,
+  createMemoryQueue,
+  createMemoryStore,
+  createVirtualClock,
+  createWorker,
+  type ActionRecord,
+  type CampaignStore,
+  type PlanInput,
+  type WorkerResult,
+} from '../src/index.js';
+import { T0, contacts, expectNoKeySentTwice } from './engine-harness.js';
+
+const oneSms: PlanInput = {
+  version: '1.0',
+  name: 'Blast',
+  timezone: 'UTC',
+  startNodeId: 'sms',
+  nodes: [{ id: 'sms', action: 'send', channel: 'sms', body: 'Hi {{name}}', transitions: [] }],
+};
+
+/**
+ * The memory store behind a proxy that counts transactions and can break the n-th one after
+ * its work ran (as a commit that fails would): the store rolls it back.
+ */
+function setup(options: { batchTransactions?: boolean } = {}) {
+  const clock = createVirtualClock(T0);
+  const inner = createMemoryStore();
+  let transactions = 0;
+  const breakAt = new Set<number>();
+  const store: CampaignStore = {
+    ...inner,
+    transaction: (tenantId, fn) => {
+      const n = ++transactions;
+      return inner.transaction(tenantId, async (tx) => {
+        const r = await fn(tx);
+        if (breakAt.has(n)) throw new Error(`connection reset during commit of transaction ${n}`);
+        return r;
+      });
+    },
+  };
+  const transport = createFakeTransport();
+  const engine = createEngine({ store, queue: createMemoryQueue(), transports: transport, clock, rateLimits: {} });
+  const results: Partial<Record<WorkerResult, number>> = {};
+  const worker = createWorker(engine, {
+    store,
+    tenants: ['t1'],
+    id: 'w1',
+    batchSize: 100,
+    perCampaignLimit: 100,
+    concurrency: 8,
+    ...(options.batchTransactions === undefined ? {} : { batchTransactions: options.batchTransactions }),
+    onRound: (r) => {
+      for (const [k, v] of Object.entries(r.results)) results[k as WorkerResult] = (results[k as WorkerResult] ?? 0) + v!;
+    },
+  });
+  return {
+    clock,
+    inner,
+    store,
+    transport,
+    engine,
+    worker,
+    results,
+    get transactions() {
+      return transactions;
+    },
+    breakTransaction: (offset: number) => breakAt.add(transactions + offset),
+    dump: () => inner.dump('t1'),
+  };
+}
+
+async function started(h: ReturnType<typeof setup>, n: number) {
+  await h.engine.createCampaign(null, 't1', { id: 'c', plan: oneSms });
+  await h.engine.startCampaign(null, 't1', 'c', { audience: contacts(n) });
+}
+
+describe('engine: batched rounds', () => {
+  it('a round of 60 sends at concurrency 8 commits 2 per chunk of 8 instead of 2 per send', async () => {
+    const batched = setup();
+    await started(batched, 60);
+    let before = batched.transactions;
+    await batched.worker.tick();
+    const batchedCommits = batched.transactions - before;
+    expect(batched.transport.sent).toHaveLength(60);
+    expect(batched.dump().outbox.filter((m) => m.status === 'sent')).toHaveLength(60);
+    expect(batched.results).toEqual({ sent: 60 });
+    expect((await batched.engine.getCampaign(null, 't1', 'c')).status).toBe('completed');
+
+    const single = setup({ batchTransactions: false });
+    await started(single, 60);
+    before = single.transactions;
+    await single.worker.tick();
+    const singleCommits = single.transactions - before;
+    expect(single.transport.sent).toHaveLength(60);
+
+    // Chunks of 8: 8 chunks × (decide + record) instead of 60 × 2; the claim and
+    // activateDueCampaigns are the same in both.
+    expect(singleCommits - batchedCommits).toBe(2 * 60 - 2 * 8);
+    expect(batchedCommits).toBeLessThanOrEqual(2 + 2 * 8);
+    expectNoKeySentTwice({ dump: batched.dump, transport: batched.transport });
+  });
+
+  it('when the batch decision fails to commit, every action runs on its own and each message goes out once', async () => {
+    const h = setup();
+    await started(h, 30);
+    // Transactions of a tick: activateDueCampaigns (1), claim (2), the first chunk's decision (3).
+    h.breakTransaction(3);
+    await h.worker.tick();
+    expect(h.transport.sent).toHaveLength(30);
+    expect(new Set(h.transport.sent.map((m) => m.key)).size).toBe(30);
+    expect(h.dump().outbox.map((m) => m.status)).toEqual(Array(30).fill('sent'));
+    expect(h.results).toEqual({ sent: 30 });
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+
+  it('when the batch outcome fails to commit after the sends, each outcome is recorded on its own: nothing resent, nothing lost', async () => {
+    const h = setup();
+    await started(h, 30);
+    // activateDueCampaigns (1), claim (2), the first chunk's decision (3) and outcomes (4).
+    h.breakTransaction(4);
+    await h.worker.tick();
+    expect(h.transport.sent).toHaveLength(30);
+    const outbox = h.dump().outbox;
+    expect(outbox.map((m) => m.status)).toEqual(Array(30).fill('sent'));
+    expect(outbox.every((m) => m.providerMessageId?.startsWith('fake-'))).toBe(true);
+    expect(h.dump().actions.filter((a) => a.status !== 'done')).toEqual([]);
+    expect(h.results).toEqual({ sent: 30 });
+    // A later round finds nothing to do: no action was left running or pending.
+    h.clock.advanceBy(120_000);
+    expect(await h.worker.tick()).toBe(0);
+    expect(h.transport.sent).toHaveLength(30);
+  });
+
+  it('a lost lease inside a batch fences that action only; the new owner sends it, once', async () => {
+    const h = setup();
+    await started(h, 10);
+    // Worker A claims all ten with a short lease, then stalls past it.
+    const claimedByA: ActionRecord[] = await h.store.transaction('t1', (tx) =>
+      tx.claimDueActions({ now: h.clock.now(), limit: 100, owner: 'A', leaseMs: 1_000, perCampaignLimit: 100 }),
+    );
+    expect(claimedByA).toHaveLength(10);
+    h.clock.advanceBy(2_000);
+    // Worker B takes three of them over (their leases expired).
+    const takenByB = claimedByA.slice(0, 3);
+    for (const a of takenByB) expect(await h.store.transaction('t1', (tx) => tx.claimAction(a.key, { now: h.clock.now(), owner: 'B', leaseMs: 60_000 }))).not.toBeNull();
+    // A wakes up and runs its whole batch. Its other seven leases expired too but nobody took
+    // them: the fence is the lease's owner and expiry, so all ten are refused to A.
+    const a = await h.engine.processClaimedBatch('t1', claimedByA, 'A');
+    expect(a.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual(Array(10).fill('lost-lease'));
+    expect(h.transport.sent).toHaveLength(0);
+
+    // Now with a live lease for A on the seven others: A sends those, B sends its three.
+    const reclaimed: ActionRecord[] = [];
+    for (const x of claimedByA.slice(3)) reclaimed.push((await h.store.transaction('t1', (tx) => tx.claimAction(x.key, { now: h.clock.now(), owner: 'A', leaseMs: 60_000 })))!);
+    const fresh = await h.store.transaction('t1', async (tx) => Promise.all(takenByB.map((x) => tx.getAction(x.key))));
+    const mixed = await h.engine.processClaimedBatch('t1', [...fresh.map((x) => x!), ...reclaimed], 'A');
+    expect(mixed.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([...Array(3).fill('lost-lease'), ...Array(7).fill('sent')]);
+    const b = await h.engine.processClaimedBatch('t1', fresh.map((x) => x!), 'B');
+    expect(b.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual(Array(3).fill('sent'));
+    expect(h.transport.sent.map((m) => m.key).sort()).toEqual(claimedByA.map((x) => x.key).sort());
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+});
