@@ -55,7 +55,7 @@ export interface BullmqWorker {
   readonly stats: Readonly<Partial<Record<ProcessResult | 'error', number>>>;
   /**
    * Sweeps once now, whether or not this process holds the sweeper lock: re-enqueues overdue
-   * pending actions and actions whose lease expired, and activates due scheduled campaigns.
+   * pending actions and actions whose lease expired, activates due scheduled campaigns and settles finished ones.
    * Returns how many wake-ups it enqueued.
    */
   sweep(): Promise<number>;
@@ -130,6 +130,8 @@ export function createBullmqWorker(options: BullmqWorkerOptions): BullmqWorker {
     let enqueued = 0;
     for (const tenantId of await tenants()) {
       await engine.activateDueCampaigns(tenantId);
+      // Completes campaigns whose last enrollments ended in concurrent transactions.
+      await engine.settleCampaigns(tenantId);
       const campaigns = await store.transaction(tenantId, (tx) => tx.listCampaigns(['active']));
       for (const campaign of campaigns) {
         let after: string | undefined;

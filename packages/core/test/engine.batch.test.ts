@@ -170,3 +170,32 @@ describe('engine: batched rounds', () => {
     expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
   });
 });
+
+describe('engine: settling campaigns whose last enrollments ended concurrently', () => {
+  it('a campaign whose completion check read stale counters is completed by the next idle round', async () => {
+    const clock = createVirtualClock(T0);
+    const inner = createMemoryStore();
+    // Counters as a concurrent transaction would see them: without the other's increments.
+    let stale = true;
+    const store: CampaignStore = {
+      ...inner,
+      transaction: (tenantId, fn) =>
+        inner.transaction(tenantId, (tx) => fn(stale ? Object.assign(Object.create(tx), { getAnalytics: async () => ({}) }) : tx)),
+    };
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, queue: createMemoryQueue(), transports: transport, clock, rateLimits: {} });
+    const worker = createWorker(engine, { store, tenants: ['t1'], id: 'w1', settleIntervalMs: 60_000 });
+    await engine.createCampaign(null, 't1', { id: 'c', plan: oneSms });
+    await engine.startCampaign(null, 't1', 'c', { audience: contacts(12) });
+    expect(await worker.tick()).toBe(12);
+    expect(transport.sent).toHaveLength(12);
+    expect((await engine.getCampaign(null, 't1', 'c')).status).toBe('active');
+    stale = false;
+    const statuses: string[] = [];
+    engine.events.on('campaign.status', (e) => statuses.push(`${e.from}->${e.to}`));
+    expect(await worker.tick()).toBe(0);
+    expect((await engine.getCampaign(null, 't1', 'c')).status).toBe('completed');
+    expect(statuses).toEqual(['active->completed']);
+    expect(await engine.settleCampaigns('t1')).toBe(0);
+  });
+});

@@ -117,6 +117,15 @@ export interface Engine {
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
   /** Activates `scheduled` campaigns whose start time has come; returns how many. */
   activateDueCampaigns(tenantId: string): Promise<number>;
+  /**
+   * Completes every active campaign of the tenant whose audience is enrolled and whose
+   * enrollments have all ended, and fails those past their failure threshold; returns how
+   * many changed. The engine checks after each step too, but two transactions that end a
+   * campaign's last enrollments at the same moment each miss the other's count under
+   * READ COMMITTED; workers call this when idle and every few seconds to settle such
+   * campaigns.
+   */
+  settleCampaigns(tenantId: string): Promise<number>;
   /** Stores a new plan version. Enrollments in flight stay on theirs; new ones use it. */
   updatePlan(caller: Caller, tenantId: string, campaignId: string, plan: unknown): Promise<{ version: number }>;
   /** Who would move where under a migration map (old node → new node, or `null` to exit). */
@@ -595,6 +604,21 @@ export function createEngine(options: EngineOptions): Engine {
       if (audience) await enroll(null, tenantId, c.id, audience);
     }
     return due.length;
+  }
+
+  async function settleCampaigns(tenantId: string): Promise<number> {
+    const active = await store.transaction(tenantId, (tx) => tx.listCampaigns(['active']));
+    let changed = 0;
+    for (const c of active) {
+      const work = newWork();
+      await store.transaction(tenantId, async (tx) => {
+        await maybeComplete(tx, c.id, work);
+        await maybeFail(tx, c, work);
+      });
+      if (work.emits.length) changed += 1;
+      await afterCommit(work);
+    }
+    return changed;
   }
 
   // ---------------------------------------------------------------- actions
@@ -1206,6 +1230,7 @@ export function createEngine(options: EngineOptions): Engine {
     processAction,
     processClaimed,
     processClaimedBatch,
+    settleCampaigns,
     ingestEvent,
     activateDueCampaigns,
     updatePlan,

@@ -26,6 +26,8 @@ export interface WorkerOptions {
    * Default true; false runs each action in its own transactions.
    */
   batchTransactions?: boolean;
+  /** How often a busy worker also settles finished campaigns ({@link Engine.settleCampaigns}). Default 5 s; idle rounds always do. */
+  settleIntervalMs?: number;
   /** Fair share: at most this many actions of one campaign per round. Default batchSize / 4. */
   perCampaignLimit?: number;
   /** Lease on claimed actions; must outlast a send. Default 60 s. */
@@ -73,6 +75,10 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 10;
   const batchSize = options.batchSize ?? 100;
   const batchTransactions = options.batchTransactions ?? true;
+  const settleIntervalMs = options.settleIntervalMs ?? 5_000;
+  const settledAt = new Map<string, number>();
+  /** Tenants whose last round claimed something. */
+  const busy = new Set<string>();
   const perCampaignLimit = options.perCampaignLimit ?? Math.max(1, Math.ceil(batchSize / 4));
   const leaseMs = options.leaseMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
@@ -99,6 +105,18 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       const claimed: ActionRecord[] = await options.store.transaction(tenantId, (tx) =>
         tx.claimDueActions({ now: engine.clock.now(), limit: batchSize, owner: id, leaseMs, perCampaignLimit }),
       );
+      // Campaigns whose last enrollments ended in concurrent transactions are completed here:
+      // on the first round that finds nothing due after one that did, and at least every
+      // settleIntervalMs.
+      const now = engine.clock.now();
+      const drained = !claimed.length && busy.has(tenantId);
+      if (!settledAt.has(tenantId)) settledAt.set(tenantId, now);
+      if (drained || now - settledAt.get(tenantId)! >= settleIntervalMs) {
+        settledAt.set(tenantId, now);
+        await engine.settleCampaigns(tenantId);
+      }
+      if (claimed.length) busy.add(tenantId);
+      else busy.delete(tenantId);
       if (!claimed.length) continue;
       const results: Partial<Record<WorkerResult, number>> = {};
       const count = (r: WorkerResult) => {
