@@ -253,7 +253,18 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqActionQueu
       const c = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
       return { waiting: c.waiting ?? 0, active: c.active ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0, delayed: c.delayed ?? 0 };
     },
-    obliterate: () => queue.obliterate({ force: true }),
+    async obliterate() {
+      await queue.obliterate({ force: true });
+      // BullMQ removes its own keys; the "wake again" marks and fleet locks are ours.
+      const client = await queue.client;
+      const pattern = `${queue.toKey('')}*`.replace(/[[\]?]/g, (c) => `\\${c}`);
+      let cursor = '0';
+      do {
+        const [next, keys] = (await (client as unknown as { scan(...args: Array<string | number>): Promise<[string, string[]]> }).scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        if (keys.length) await (client as unknown as { del(...keys: string[]): Promise<number> }).del(...keys);
+      } while (cursor !== '0');
+    },
     async tryLock(name, owner, ttlMs) {
       const client = withScripts(await queue.client);
       return (await client.runCommand(TRY_LOCK.name, [queue.toKey(`lock:${name}`), owner, String(Math.max(1, Math.round(ttlMs)))])) === 1;
