@@ -57,6 +57,7 @@ function setup(options: { batchTransactions?: boolean } = {}) {
     batchSize: 100,
     perCampaignLimit: 100,
     concurrency: 8,
+    chunkSize: 8,
     ...(options.batchTransactions === undefined ? {} : { batchTransactions: options.batchTransactions }),
     onRound: (r) => {
       for (const [k, v] of Object.entries(r.results)) results[k as WorkerResult] = (results[k as WorkerResult] ?? 0) + v!;

@@ -103,16 +103,17 @@ export interface Engine {
   /** Runs an action this worker already claimed (from `claimDueActions`). */
   processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult>;
   /**
-   * Runs a batch of claimed actions of one tenant in chunks of `concurrency` (default 10),
-   * with two commits per chunk: one transaction decides every action of the chunk (up to the
-   * transport call), its sends go out together, and one transaction records every outcome.
-   * At most `concurrency` messages are between "sending" and their outcome at any time. Each action is still
+   * Runs a batch of claimed actions of one tenant in chunks of `chunkSize` (default half of
+   * `concurrency`, which defaults to 10), with two commits per chunk: one transaction decides
+   * every action of the chunk (up to the transport call), its sends go out together, and one
+   * transaction records every outcome. `concurrency / chunkSize` chunks run at once, so at
+   * most `concurrency` messages are between "sending" and their outcome at any time. Each action is still
    * fenced by its own lease. If either transaction fails (a lost lease, a poison action, a
    * store error), nothing of it was written and those actions run one by one as in
    * {@link Engine.processClaimed}, so one bad action costs the others only time.
    * Results are in the order of `actions`.
    */
-  processClaimedBatch(tenantId: string, actions: readonly ActionRecord[], owner: string, options?: { concurrency?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
+  processClaimedBatch(tenantId: string, actions: readonly ActionRecord[], owner: string, options?: { concurrency?: number; chunkSize?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
   /** Maps, deduplicates and applies an incoming event. */
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
   /** Activates `scheduled` campaigns whose start time has come; returns how many. */
@@ -844,16 +845,20 @@ export function createEngine(options: EngineOptions): Engine {
     tenantId: string,
     actions: readonly ActionRecord[],
     owner: string,
-    opts: { concurrency?: number } = {},
+    opts: { concurrency?: number; chunkSize?: number } = {},
   ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     const concurrency = Math.max(1, opts.concurrency ?? 10);
-    // Chunks of `concurrency` actions, one after the other: a chunk's sends all go out at
-    // once, and no more than `concurrency` messages are ever between "sending" and their
-    // outcome, so a crash leaves at most that many `unknown` (as one action at a time would).
-    if (actions.length > concurrency) {
-      const out: Array<PromiseSettledResult<ProcessResult>> = [];
-      for (let i = 0; i < actions.length; i += concurrency) out.push(...(await processClaimedBatch(tenantId, actions.slice(i, i + concurrency), owner, opts)));
-      return out;
+    const chunkSize = Math.min(concurrency, Math.max(1, opts.chunkSize ?? Math.ceil(concurrency / 2)));
+    // Chunks of `chunkSize` actions, `concurrency / chunkSize` of them at once (each in its
+    // own transactions, so on its own connection): a chunk's sends all go out together, and
+    // no more than `concurrency` messages are ever between "sending" and their outcome, so a
+    // crash leaves at most that many `unknown` (as one action at a time would).
+    if (actions.length > chunkSize) {
+      const chunks: ActionRecord[][] = [];
+      for (let i = 0; i < actions.length; i += chunkSize) chunks.push(actions.slice(i, i + chunkSize));
+      const parallel = pLimit(Math.max(1, Math.floor(concurrency / chunkSize)));
+      const done = await Promise.all(chunks.map((c) => parallel(() => processClaimedBatch(tenantId, c, owner, { concurrency: chunkSize, chunkSize }))));
+      return done.flat();
     }
     const limit = pLimit(concurrency);
     const oneByOne = (list: readonly ActionRecord[]) => Promise.allSettled(list.map((a) => limit(() => processClaimed(tenantId, a, owner))));

@@ -26,6 +26,11 @@ export interface WorkerOptions {
    * Default true; false runs each action in its own transactions.
    */
   batchTransactions?: boolean;
+  /**
+   * Actions per batched transaction (see {@link Engine.processClaimedBatch}). Default half
+   * of `concurrency`: two chunks at once, each on its own connection.
+   */
+  chunkSize?: number;
   /** How often a busy worker also settles finished campaigns ({@link Engine.settleCampaigns}). Default 5 s; idle rounds always do. */
   settleIntervalMs?: number;
   /** Fair share: at most this many actions of one campaign per round. Default batchSize / 4. */
@@ -124,7 +129,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
         stats[r] = (stats[r] ?? 0) + 1;
       };
       const round = batchTransactions
-        ? engine.processClaimedBatch(tenantId, claimed, id, { concurrency }).then((settled) =>
+        ? engine.processClaimedBatch(tenantId, claimed, id, { concurrency, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) }).then((settled) =>
             settled.forEach((s, i) => {
               if (s.status === 'fulfilled') count(s.value);
               else {
