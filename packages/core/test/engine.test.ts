@@ -39,6 +39,17 @@ describe('engine: lifecycle', () => {
     expect((err2 as { details: { status: string } }).details.status).toBe('canceled');
   });
 
+  it('each lifecycle call returns the record as stored, with the time of that change', async () => {
+    const h = harness();
+    await h.engine.createCampaign(null, h.tenant, { id: 'c1', plan: oneSms });
+    h.clock.advanceBy(1_000);
+    const started = await h.engine.startCampaign(null, h.tenant, 'c1');
+    h.clock.advanceBy(1_000);
+    const paused = await h.engine.pauseCampaign(null, h.tenant, 'c1');
+    expect([started.updatedAt, paused.updatedAt]).toEqual([T0 + 1_000, T0 + 2_000]);
+    expect(paused).toEqual(await h.engine.getCampaign(null, h.tenant, 'c1'));
+  });
+
   it('createCampaign refuses an invalid plan with its issues and persists nothing', async () => {
     const h = harness();
     const err = await h.engine.createCampaign(null, h.tenant, { id: 'bad', plan: { ...oneSms, startNodeId: 'nope' } }).catch((e: unknown) => e);

@@ -446,10 +446,11 @@ export function createEngine(options: EngineOptions): Engine {
     const updated = await store.transaction(tenantId, async (tx) => {
       const c = await loadCampaign(tx, campaignId);
       const to = assertTransition(campaignId, c.status, op);
-      if (!(await tx.updateCampaign(campaignId, { ...patch, status: to, updatedAt: clock.now() }, [c.status])))
+      const updatedAt = clock.now();
+      if (!(await tx.updateCampaign(campaignId, { ...patch, status: to, updatedAt }, [c.status])))
         throw new DriplineError('CONFLICT', `campaign "${campaignId}" changed concurrently`, { retryable: true });
       if (c.status !== to) work.emits.push(() => events.emit('campaign.status', { tenantId, campaignId, from: c.status, to }));
-      return { ...c, ...patch, status: to };
+      return { ...c, ...patch, status: to, updatedAt };
     });
     await afterCommit(work);
     return updated;
@@ -1175,7 +1176,11 @@ export function createEngine(options: EngineOptions): Engine {
     await authorize(caller, 'campaigns.read', tenantId, campaignId);
     return store.transaction(tenantId, async (tx) => {
       const c = await loadCampaign(tx, campaignId);
-      const [a, actions, enrollments] = await Promise.all([tx.getAnalytics(campaignId), tx.countActions(campaignId), tx.countEnrollments(campaignId)]);
+      // One after the other: a transaction is one connection, and pg queues (and will refuse)
+      // overlapping queries on one client.
+      const a = await tx.getAnalytics(campaignId);
+      const actions = await tx.countActions(campaignId);
+      const enrollments = await tx.countEnrollments(campaignId);
       const total = a['enrollments.total'] ?? 0;
       const failed = a['enrollments.failed'] ?? 0;
       const processed = a['enrollments.ended'] ?? 0;
