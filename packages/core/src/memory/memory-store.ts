@@ -2,6 +2,11 @@
  * An in-memory {@link CampaignStore}: the reference implementation of the port, used by
  * tests, the simulator and the quickstart. Transactions run one at a time and roll back
  * through an undo log when they throw; records are copied in and out, as a database would.
+ *
+ * The rows that grow with the audience (enrollments, scheduled actions, audit rows) are kept
+ * compact, in typed-array columns and encoded bytes (see `enrollment-table.ts`,
+ * `action-table.ts`, `transition-log.ts`): about 230 bytes a contact instead of 2.1 KB, so a
+ * million enrolled contacts fit in a few hundred MB (BENCHMARKS.md). Everything read out is decoded afresh.
  */
 import { DriplineError } from '../errors.js';
 import type { Channel } from '../plan/schema.js';
@@ -19,30 +24,30 @@ import type {
   SuppressionRecord,
   TransitionAuditRecord,
 } from '../ports/campaign-store.js';
-import { MinHeap, type HeapEntry } from './min-heap.js';
+import { ActionTable } from './action-table.js';
+import { ByteArena } from './byte-arena.js';
+import { EnrollmentTable } from './enrollment-table.js';
+import { RecordCodec } from './record-codec.js';
+import { RowStorage } from './row-storage.js';
+import { TransitionLog } from './transition-log.js';
 
 interface TenantData {
   campaigns: Map<string, CampaignRecord>;
   planVersions: Map<string, PlanVersionRecord>;
-  enrollments: Map<string, EnrollmentRecord>;
-  /** `${campaignId}\u0000${contactId}` → enrollment id (the unique constraint). */
-  enrollmentByContact: Map<string, string>;
-  actions: Map<string, ActionRecord>;
+  /** The arena and campaign numbers the three compact tables share. */
+  rows: RowStorage;
+  enrollments: EnrollmentTable;
+  /** Scheduled actions and their due heap (runAt of pending ones, lease expiry of running ones). */
+  actions: ActionTable;
+  transitions: TransitionLog;
   outbox: Map<string, OutboundRecord>;
   outboxByProviderId: Map<string, string>;
   events: Map<string, MessageEventRecord>;
-  transitions: TransitionAuditRecord[];
   analytics: Map<string, Record<string, number>>;
   suppressions: Map<string, SuppressionRecord>;
-  /** Due times of pending actions (runAt) and running ones (lease expiry); validated lazily. */
-  due: MinHeap<HeapEntry>;
 }
 
 const copy = <T>(v: T): T => structuredClone(v);
-const isDue = (a: ActionRecord, now: number) =>
-  (a.status === 'pending' && a.runAt <= now) || (a.status === 'running' && (a.leaseExpiresAt ?? 0) <= now);
-/** When an action next becomes claimable, or null if never. */
-const dueAt = (a: ActionRecord): number | null => (a.status === 'pending' ? a.runAt : a.status === 'running' ? (a.leaseExpiresAt ?? 0) : null);
 const suppressionKey = (address: string, channel: Channel | null) => `${channel ?? '*'}\u0000${address}`;
 
 /** The in-memory store, with read helpers for tests and the simulator. */
@@ -72,32 +77,46 @@ export interface MemoryStore extends CampaignStore {
  */
 export function createMemoryStore(): MemoryStore {
   const tenants = new Map<string, TenantData>();
+  const codec = new RecordCodec();
   let lock: Promise<unknown> = Promise.resolve();
 
   const data = (tenantId: string): TenantData => {
     let d = tenants.get(tenantId);
     if (!d) {
+      const rows = new RowStorage(tenantId, codec);
+      const enrollments = new EnrollmentTable(rows);
       d = {
         campaigns: new Map(),
         planVersions: new Map(),
-        enrollments: new Map(),
-        enrollmentByContact: new Map(),
-        actions: new Map(),
+        rows,
+        enrollments,
+        actions: new ActionTable(rows, enrollments),
+        transitions: new TransitionLog(rows, enrollments),
         outbox: new Map(),
         outboxByProviderId: new Map(),
         events: new Map(),
-        transitions: [],
         analytics: new Map(),
         suppressions: new Map(),
-        due: new MinHeap(),
       };
       tenants.set(tenantId, d);
     }
     return d;
   };
 
-  function makeTx(tenantId: string, undo: Array<() => void>): StoreTransaction {
-    const d = data(tenantId);
+  /** Copies the live rows into a fresh arena when updates left more garbage than rows. */
+  const compact = (d: TenantData) => {
+    if (!d.rows.wantsCompaction()) return;
+    const next = new ByteArena();
+    d.enrollments.compactInto(next);
+    d.actions.compactInto(next);
+    d.transitions.compactInto(next);
+    d.rows.arena = next;
+  };
+
+  function makeTx(d: TenantData, undo: Array<() => void>): StoreTransaction {
+    const tenantId = d.rows.tenantId;
+    const E = d.enrollments;
+    const A = d.actions;
     const setIn = <K, V>(m: Map<K, V>, k: K, v: V) => {
       const had = m.has(k);
       const old = m.get(k);
@@ -110,38 +129,33 @@ export function createMemoryStore(): MemoryStore {
       m.delete(k);
       undo.push(() => m.set(k, old));
     };
-    /** Writes an action and indexes its next due time (a rolled-back write leaves a stale entry, skipped later). */
-    const putAction = (a: ActionRecord) => {
-      setIn(d.actions, a.key, a);
-      const at = dueAt(a);
-      if (at !== null) d.due.push({ at, key: a.key });
-    };
-    /** Pops every valid due entry up to `now`; the caller pushes back the ones it does not use. */
-    const popDue = (now: number): HeapEntry[] => {
-      const out: HeapEntry[] = [];
-      for (let top = d.due.peek(); top && top.at <= now; top = d.due.peek()) {
-        d.due.pop();
-        const a = d.actions.get(top.key);
-        if (a && dueAt(a) === top.at) out.push(top);
-      }
-      undo.push(() => out.forEach((e) => d.due.push(e)));
-      return out;
-    };
     const campaignActive = (campaignId: string) => d.campaigns.get(campaignId)?.status === 'active';
-    const claim = (a: ActionRecord, now: number, owner: string, leaseMs: number): ActionRecord => {
+    const claim = (row: number, now: number, owner: string, leaseMs: number): ActionRecord => {
+      const a = A.get(row);
       const claimed: ActionRecord = { ...a, status: 'running', leaseOwner: owner, leaseExpiresAt: now + leaseMs, attempts: a.attempts + 1 };
-      putAction(claimed);
-      return copy(claimed);
+      undo.push(A.replace(row, claimed));
+      return claimed;
+    };
+    /** Rows of a table in key order after `after`, at most `limit`, as fresh records. */
+    const pageRows = <T>(count: number, keep: (row: number) => boolean, key: (row: number) => string, get: (row: number) => T, after: string | undefined, limit: number): T[] => {
+      const hits: Array<{ k: string; row: number }> = [];
+      for (let row = 0; row < count; row++) {
+        if (!keep(row)) continue;
+        const k = key(row);
+        if (after === undefined || k > after) hits.push({ k, row });
+      }
+      hits.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+      return hits.slice(0, limit).map((h) => get(h.row));
+    };
+    const countRows = (count: number, keep: (row: number) => boolean, by: (row: number) => string) => {
+      const out: Record<string, number> = {};
+      for (let row = 0; row < count; row++) if (keep(row)) out[by(row)] = (out[by(row)] ?? 0) + 1;
+      return out;
     };
     const page = <T>(rows: Iterable<T>, key: (r: T) => string, after: string | undefined, limit: number, keep: (r: T) => boolean): T[] => {
       const out = [...rows].filter((r) => (after === undefined || key(r) > after) && keep(r));
       out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
       return out.slice(0, limit).map(copy);
-    };
-    const countBy = <T>(rows: Iterable<T>, keep: (r: T) => boolean, by: (r: T) => string) => {
-      const out: Record<string, number> = {};
-      for (const r of rows) if (keep(r)) out[by(r)] = (out[by(r)] ?? 0) + 1;
-      return out;
     };
 
     return {
@@ -174,94 +188,126 @@ export function createMemoryStore(): MemoryStore {
       },
       async insertEnrollments(records) {
         const inserted: string[] = [];
+        const before = E.count;
+        undo.push(() => {
+          while (E.count > before) E.removeLast();
+        });
         for (const r of records) {
-          const unique = `${r.campaignId}\u0000${r.contactId}`;
-          if (d.enrollmentByContact.has(unique) || d.enrollments.has(r.enrollment.id)) continue;
-          setIn(d.enrollmentByContact, unique, r.enrollment.id);
-          setIn(d.enrollments, r.enrollment.id, copy({ ...r, tenantId }));
+          if (E.findByContact(String(r.campaignId), String(r.contactId)) >= 0 || E.findById(String(r.enrollment.id)) >= 0) continue;
+          E.insert(r);
           inserted.push(r.enrollment.id);
         }
         return inserted;
       },
       async getEnrollment(id) {
-        const r = d.enrollments.get(id);
-        return r ? copy(r) : null;
+        const row = E.findById(id);
+        return row < 0 ? null : E.get(row);
       },
       async updateEnrollment(record, expected) {
-        const r = d.enrollments.get(record.enrollment.id);
-        if (!r || r.rowVersion !== expected) return false;
-        setIn(d.enrollments, record.enrollment.id, copy({ ...record, tenantId, rowVersion: expected + 1 }));
+        const row = E.findById(String(record.enrollment.id));
+        if (row < 0 || E.rowVersionOf(row) !== expected) return false;
+        undo.push(E.replace(row, { ...record, rowVersion: expected + 1 }));
         return true;
       },
       async listEnrollments(campaignId, { after, limit, status }) {
-        return page(d.enrollments.values(), (r) => r.enrollment.id, after, limit, (r) => r.campaignId === campaignId && (!status || status.includes(r.enrollment.status)));
+        const c = d.rows.campaignIds.find(campaignId);
+        return pageRows(
+          E.count,
+          (row) => E.inCampaign(row, c, campaignId) && (!status || status.includes(E.statusOf(row))),
+          (row) => E.idOf(row),
+          (row) => E.get(row),
+          after,
+          limit,
+        );
       },
       async countEnrollments(campaignId) {
-        return countBy(d.enrollments.values(), (r) => r.campaignId === campaignId, (r) => r.enrollment.status);
+        const c = d.rows.campaignIds.find(campaignId);
+        return countRows(E.count, (row) => E.inCampaign(row, c, campaignId), (row) => E.statusOf(row));
       },
       async insertActions(actions) {
-        for (const a of actions) if (!d.actions.has(a.key)) putAction(copy({ ...a, tenantId }));
+        const before = A.count;
+        undo.push(() => A.removeLast(A.count - before));
+        for (const a of actions) if (A.find(String(a.key)) < 0) A.insert(a);
       },
       async cancelActions(keys) {
         for (const k of keys) {
-          const a = d.actions.get(k);
-          if (a && (a.status === 'pending' || a.status === 'running')) setIn(d.actions, k, { ...a, status: 'canceled', leaseOwner: null, leaseExpiresAt: null });
+          const row = A.find(k);
+          if (row < 0) continue;
+          const status = A.statusOf(row);
+          if (status === 'pending' || status === 'running') undo.push(A.replace(row, { ...A.get(row), status: 'canceled', leaseOwner: null, leaseExpiresAt: null }));
         }
       },
       async getAction(key) {
-        const a = d.actions.get(key);
-        return a ? copy(a) : null;
+        const row = A.find(key);
+        return row < 0 ? null : A.get(row);
       },
       async listActions(campaignId, { after, limit, status, enrollmentId }) {
-        return page(
-          d.actions.values(),
-          (a) => a.key,
+        const c = d.rows.campaignIds.find(campaignId);
+        const e = enrollmentId ? E.findById(enrollmentId) : -1;
+        return pageRows(
+          A.count,
+          (row) => A.inCampaign(row, c, campaignId) && (!status || status.includes(A.statusOf(row))) && (!enrollmentId || A.ofEnrollment(row, e, enrollmentId)),
+          (row) => A.keyOf(row),
+          (row) => A.get(row),
           after,
           limit,
-          (a) => a.campaignId === campaignId && (!status || status.includes(a.status)) && (!enrollmentId || a.enrollmentId === enrollmentId),
         );
       },
       async countActions(campaignId) {
-        return countBy(d.actions.values(), (a) => a.campaignId === campaignId, (a) => a.status);
+        const c = d.rows.campaignIds.find(campaignId);
+        return countRows(A.count, (row) => A.inCampaign(row, c, campaignId), (row) => A.statusOf(row));
       },
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }: ClaimOptions) {
         const perCampaign = new Map<string, number>();
         const out: ActionRecord[] = [];
-        const keep: HeapEntry[] = [];
-        const seen = new Set<string>();
-        for (const entry of popDue(now)) {
-          // The heap may hold two valid entries for one key (e.g. claimed by key, then finished
-          // as pending at the same runAt): claim each action at most once per call.
-          if (seen.has(entry.key)) continue;
-          seen.add(entry.key);
-          const a = d.actions.get(entry.key)!;
-          const n = perCampaign.get(a.campaignId) ?? 0;
-          if (out.length >= limit || !campaignActive(a.campaignId) || (perCampaignLimit !== undefined && n >= perCampaignLimit)) {
-            keep.push(entry);
+        const keep: number[] = [];
+        // Claim each action at most once per call: the heap may hold two valid entries for one
+        // row (claimed by key, then finished as pending at the same runAt), and a claim with a
+        // zero lease is due again at once. Such entries go back, as a duplicate is harmless.
+        const seen = new Set<number>();
+        const heap = A.heap;
+        // Earliest first (ties by key); what cannot be claimed now goes back afterwards.
+        for (let at = heap.peekAt(); out.length < limit && at !== undefined && at <= now; at = heap.peekAt()) {
+          const row = heap.peekRow();
+          heap.pop();
+          if (row >= A.count || A.dueOf(row) !== at) continue;
+          if (seen.has(row)) {
+            keep.push(at, row);
             continue;
           }
-          perCampaign.set(a.campaignId, n + 1);
-          out.push(claim(a, now, owner, leaseMs));
+          seen.add(row);
+          const campaignId = A.recordCampaignIdOf(row);
+          const n = perCampaign.get(campaignId) ?? 0;
+          if (!campaignActive(campaignId) || (perCampaignLimit !== undefined && n >= perCampaignLimit)) {
+            keep.push(at, row);
+            continue;
+          }
+          perCampaign.set(campaignId, n + 1);
+          out.push(claim(row, now, owner, leaseMs));
         }
-        for (const e of keep) d.due.push(e);
+        for (let i = 0; i < keep.length; i += 2) heap.push(keep[i]!, keep[i + 1]!);
         return out;
       },
       async claimAction(key, { now, owner, leaseMs }) {
-        const a = d.actions.get(key);
-        if (!a || !isDue(a, now) || !campaignActive(a.campaignId)) return null;
-        return claim(a, now, owner, leaseMs);
+        const row = A.find(key);
+        if (row < 0 || !(A.dueOf(row) <= now) || !campaignActive(A.recordCampaignIdOf(row))) return null;
+        return claim(row, now, owner, leaseMs);
       },
       async finishAction(key, owner, now, status, patch = {}) {
-        const a = d.actions.get(key);
-        if (!a || a.status !== 'running' || a.leaseOwner !== owner || (a.leaseExpiresAt ?? 0) <= now) return false;
-        putAction({
-          ...a,
-          status,
-          leaseOwner: null,
-          leaseExpiresAt: null,
-          ...(patch.runAt === undefined ? {} : { runAt: patch.runAt }),
-          ...(patch.lastError === undefined ? {} : { lastError: patch.lastError }),
-        });
+        const row = A.find(key);
+        if (row < 0 || A.statusOf(row) !== 'running') return false;
+        const a = A.get(row);
+        if (a.leaseOwner !== owner || (a.leaseExpiresAt ?? 0) <= now) return false;
+        undo.push(
+          A.replace(row, {
+            ...a,
+            status,
+            leaseOwner: null,
+            leaseExpiresAt: null,
+            ...(patch.runAt === undefined ? {} : { runAt: patch.runAt }),
+            ...(patch.lastError === undefined ? {} : { lastError: patch.lastError }),
+          }),
+        );
         return true;
       },
       async insertOutbound(m) {
@@ -297,12 +343,12 @@ export function createMemoryStore(): MemoryStore {
         return out.sort((a, b) => a - b);
       },
       async appendTransitions(records) {
-        const n = d.transitions.length;
-        for (const r of records) d.transitions.push(copy({ ...r, tenantId }));
-        undo.push(() => void (d.transitions.length = n));
+        const n = d.transitions.count;
+        undo.push(() => d.transitions.truncate(n));
+        for (const r of records) d.transitions.append(r);
       },
       async listTransitions(enrollmentId) {
-        return d.transitions.filter((t) => t.enrollmentId === enrollmentId).map(copy);
+        return d.transitions.list(enrollmentId);
       },
       async insertEvent(ev) {
         if (d.events.has(ev.providerEventId)) return false;
@@ -343,11 +389,16 @@ export function createMemoryStore(): MemoryStore {
   return {
     transaction<T>(tenantId: string, fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
       const run = async (): Promise<T> => {
+        const d = data(tenantId);
+        compact(d);
+        const mark = d.rows.arena.mark();
         const undo: Array<() => void> = [];
         try {
-          return await fn(makeTx(tenantId, undo));
+          return await fn(makeTx(d, undo));
         } catch (e) {
           for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+          // Rows now point where they did before: what the transaction encoded can go.
+          d.rows.arena.rollback(mark);
           throw e;
         }
       };
@@ -357,22 +408,24 @@ export function createMemoryStore(): MemoryStore {
     },
     dump(tenantId) {
       const d = data(tenantId);
-      return copy({
-        campaigns: [...d.campaigns.values()],
-        enrollments: [...d.enrollments.values()],
-        actions: [...d.actions.values()],
-        outbox: [...d.outbox.values()],
-        events: [...d.events.values()],
-        transitions: d.transitions,
-        suppressions: [...d.suppressions.values()],
-      });
+      const rows = <T>(count: number, get: (row: number) => T) => Array.from({ length: count }, (_, row) => get(row));
+      return {
+        campaigns: copy([...d.campaigns.values()]),
+        enrollments: rows(d.enrollments.count, (row) => d.enrollments.get(row)),
+        actions: rows(d.actions.count, (row) => d.actions.get(row)),
+        outbox: copy([...d.outbox.values()]),
+        events: copy([...d.events.values()]),
+        transitions: rows(d.transitions.count, (row) => d.transitions.get(row)),
+        suppressions: copy([...d.suppressions.values()]),
+      };
     },
     nextDueAt(tenantId) {
-      const d = data(tenantId);
-      for (let top = d.due.peek(); top; top = d.due.peek()) {
-        const a = d.actions.get(top.key);
-        if (a && dueAt(a) === top.at) return top.at;
-        d.due.pop();
+      const { actions } = data(tenantId);
+      const heap = actions.heap;
+      for (let at = heap.peekAt(); at !== undefined; at = heap.peekAt()) {
+        const row = heap.peekRow();
+        if (row < actions.count && actions.dueOf(row) === at) return at;
+        heap.pop();
       }
       return null;
     },

@@ -431,6 +431,22 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w4')))).toEqual([]);
       });
 
+      it('a claim in a transaction that rolls back leaves the action pending and claimable', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await insertActions(t, [actionRecord(t, e, 'k', T0)]);
+        const boom = new Error('rolled back on purpose');
+        await expect(
+          tx(t, async (s) => {
+            expect(await s.claimAction('k', { now: T0 + 1, owner: 'w1', leaseMs: LEASE })).not.toBeNull();
+            expect(await s.claimDueActions(claimAt(T0 + 1))).toEqual([]);
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+        expect((await getAction(t, 'k'))?.status).toBe('pending');
+        expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 2))))).toEqual(['k']);
+      });
+
       it('does not claim actions of campaigns that are not active', async () => {
         const t = freshTenant();
         const active = await seed(t, 'active', 'active');
