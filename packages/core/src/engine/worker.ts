@@ -22,16 +22,16 @@ export interface WorkerOptions {
   batchSize?: number;
   /**
    * Two commits per round instead of two per action: a round's actions are decided in one
-   * transaction and their outcomes recorded in another ({@link Engine.processClaimedBatch}).
+   * transaction and their outcomes recorded in another (`engine.processClaimedBatch`).
    * Default true; false runs each action in its own transactions.
    */
   batchTransactions?: boolean;
   /**
-   * Actions per batched transaction (see {@link Engine.processClaimedBatch}). Default half
+   * Actions per batched transaction (see `engine.processClaimedBatch`). Default half
    * of `concurrency`: two chunks at once, each on its own connection.
    */
   chunkSize?: number;
-  /** How often a busy worker also settles finished campaigns ({@link Engine.settleCampaigns}). Default 5 s; idle rounds always do. */
+  /** How often a busy worker also settles finished campaigns (`engine.settleCampaigns`). Default 5 s; idle rounds always do. */
   settleIntervalMs?: number;
   /** Fair share: at most this many actions of one campaign per round. Default batchSize / 4. */
   perCampaignLimit?: number;
