@@ -200,3 +200,38 @@ describe('engine: settling campaigns whose last enrollments ended concurrently',
     expect(await engine.settleCampaigns('t1')).toBe(0);
   });
 });
+
+describe('engine: sends a rate limit refused come back in successive slots', () => {
+  it('60 sends at 3/s: each deferred at most once, in whole milliseconds, never more than 3 in a second, done in about 20 s', async () => {
+    const clock = createVirtualClock(T0);
+    const store = createMemoryStore();
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, queue: createMemoryQueue(), transports: transport, clock, rateLimits: { sender: { '*': { limit: 3, window: 1000 } } } });
+    const deferredTimes = new Map<string, number>();
+    engine.events.on('message.deferred', (d) => {
+      deferredTimes.set(d.key, (deferredTimes.get(d.key) ?? 0) + 1);
+      // 1000 / 3 ms apart, rounded up: stores keep whole milliseconds.
+      expect(Number.isInteger(d.until)).toBe(true);
+    });
+    const worker = createWorker(engine, { store, tenants: ['t1'], id: 'w1', batchSize: 100, perCampaignLimit: 100, concurrency: 10 });
+    await engine.createCampaign(null, 't1', { id: 'c', plan: oneSms });
+    await engine.startCampaign(null, 't1', 'c', { audience: contacts(60) });
+    const sentAt: number[] = [];
+    for (let guard = 0; guard < 10_000 && transport.sent.length < 60; guard++) {
+      const next = store.nextDueAt('t1');
+      if (next === null) break;
+      if (next > clock.now()) clock.advanceTo(next);
+      const before = transport.sent.length;
+      await worker.tick();
+      for (let i = before; i < transport.sent.length; i++) sentAt.push(clock.now());
+    }
+    expect(transport.sent).toHaveLength(60);
+    // No sliding second holds more than 3 sends.
+    for (let i = 3; i < sentAt.length; i++) expect(sentAt[i]! - sentAt[i - 3]!).toBeGreaterThanOrEqual(1000);
+    // Every refused send got its own slot: deferred once, not round after round.
+    expect(Math.max(...deferredTimes.values())).toBe(1);
+    expect(deferredTimes.size).toBe(57);
+    expect(sentAt[59]! - T0).toBeLessThanOrEqual(20_000);
+    expectNoKeySentTwice({ dump: () => store.dump('t1'), transport });
+  });
+});

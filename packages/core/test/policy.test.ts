@@ -208,7 +208,7 @@ describe('limiter tree', () => {
     const keys: LimiterKeys = { sender: 's1', tenant: 't1', campaign: 'c1' };
     expect(tree.tryAcquire(keys, 0)).toEqual({ ok: true });
     expect(tree.tryAcquire(keys, 10)).toEqual({ ok: true });
-    for (let i = 0; i < 5; i++) expect(tree.tryAcquire(keys, 20 + i)).toEqual({ ok: false, retryAt: 1000, level: 'campaign' });
+    for (let i = 0; i < 5; i++) expect(tree.tryAcquire(keys, 20 + i)).toEqual({ ok: false, retryAt: 1000, level: 'campaign', key: 'c1', spacingMs: 500 });
     const p = tree.peek(keys, 30);
     expect(p.account?.used).toBe(2);
     expect(p.sender?.used).toBe(2);
@@ -220,15 +220,15 @@ describe('limiter tree', () => {
   it('grants all or nothing: a refusal at the account level takes nothing from the campaign', () => {
     const tree = createLimiterTree({ account: { limit: 1 }, campaign: { limit: 5 } });
     expect(tree.tryAcquire({ campaign: 'a' }, 0).ok).toBe(true);
-    expect(tree.tryAcquire({ campaign: 'b' }, 1)).toEqual({ ok: false, retryAt: 1000, level: 'account' });
+    expect(tree.tryAcquire({ campaign: 'b' }, 1)).toEqual({ ok: false, retryAt: 1000, level: 'account', key: '', spacingMs: 1000 });
     expect(tree.peek({ campaign: 'b' }, 1).campaign?.used).toBe(0);
   });
 
   it('reports the level that holds the request back longest', () => {
     const tree = createLimiterTree({ account: { limit: 1, window: 1000 }, sender: { limit: 1, window: 5000 } });
     expect(tree.tryAcquire({ sender: 'x' }, 0).ok).toBe(true);
-    expect(tree.tryAcquire({ sender: 'x' }, 10)).toEqual({ ok: false, retryAt: 5000, level: 'sender' });
-    expect(tree.tryAcquire({ sender: 'y' }, 10)).toEqual({ ok: false, retryAt: 1000, level: 'account' });
+    expect(tree.tryAcquire({ sender: 'x' }, 10)).toEqual({ ok: false, retryAt: 5000, level: 'sender', key: 'x', spacingMs: 5000 });
+    expect(tree.tryAcquire({ sender: 'y' }, 10)).toEqual({ ok: false, retryAt: 1000, level: 'account', key: '', spacingMs: 1000 });
     expect(tree.tryAcquire({ sender: 'y' }, 1000)).toEqual({ ok: true });
   });
 
@@ -246,10 +246,11 @@ describe('limiter tree', () => {
     expect(tree.tryAcquire({ tenant: 't', campaign: 'B' }, 0).ok).toBe(true);
     for (let i = 0; i < 5; i++) expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 500).ok).toBe(true);
     // A has its share (ceil(10 / 2) = 5); B asked at 0, so it counts until 1000 included. A's own
-    // grants would leave the window only at 1500, but its share doubles at 1001.
-    expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 500)).toEqual({ ok: false, retryAt: 1001, level: 'fair-share' });
+    // grants would leave the window only at 1500, but its share doubles at 1001 (from then on
+    // the whole 10 a second: spacing 100 ms).
+    expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 500)).toEqual({ ok: false, retryAt: 1001, level: 'fair-share', key: 't\u0000A', spacingMs: 100 });
     expect(tree.peek({ tenant: 't', campaign: 'A' }, 1000).fairShare).toEqual({ share: 5, activeCampaigns: 2, used: 5, available: 0 });
-    expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 1000)).toEqual({ ok: false, retryAt: 1001, level: 'fair-share' });
+    expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 1000)).toEqual({ ok: false, retryAt: 1001, level: 'fair-share', key: 't\u0000A', spacingMs: 100 });
     expect(tree.peek({ tenant: 't', campaign: 'A' }, 1001).fairShare).toEqual({ share: 10, activeCampaigns: 1, used: 5, available: 5 });
     expect(tree.tryAcquire({ tenant: 't', campaign: 'A' }, 1001)).toEqual({ ok: true });
   });
@@ -263,7 +264,7 @@ describe('limiter tree', () => {
     // Round-robin at share ceil(10 / 3) = 4 each until the tenant's 10 are gone: a gets its 4th,
     // b and c are left with 3.
     expect(got).toEqual({ a: 4, b: 3, c: 3 });
-    expect(tree.tryAcquire({ tenant: 't', campaign: 'c' }, 0)).toEqual({ ok: false, retryAt: 1000, level: 'tenant' });
+    expect(tree.tryAcquire({ tenant: 't', campaign: 'c' }, 0)).toEqual({ ok: false, retryAt: 1000, level: 'tenant', key: 't', spacingMs: 100 });
   });
 
   /**

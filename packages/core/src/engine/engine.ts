@@ -783,7 +783,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
     // The limiter before the breaker: a half-open trial slot is only taken by a call that goes out.
     const grant = limiter.tryAcquire({ sender, tenant: tenantId, campaign: `${tenantId}\u0000${campaign.id}` }, now);
-    if (!grant.ok) return defer(grant.retryAt, 'rate-limit', grant.level);
+    if (!grant.ok) return defer(reserveSlot(grant, now), 'rate-limit', grant.level);
     const breaker = breakerFor(transport.name);
     if (!breaker.canRequest(now)) {
       const snap = breaker.snapshot();
@@ -920,6 +920,22 @@ export function createEngine(options: EngineOptions): Engine {
     } finally {
       metrics.activeWorkers -= actions.length;
     }
+  }
+
+  /**
+   * Successive slots for sends a rate limit refused: the first gets the limit's `retryAt`,
+   * the next `retryAt + spacing`, and so on, instead of all coming back at the same instant
+   * and being refused (and rewritten) again, round after round.
+   */
+  const slots = new Map<string, number>();
+  function reserveSlot(grant: { retryAt: number; level: string; key: string; spacingMs: number }, now: number): number {
+    const k = `${grant.level}\u0000${grant.key}`;
+    const next = slots.get(k);
+    const at = next !== undefined && next > grant.retryAt ? next : grant.retryAt;
+    // Whole milliseconds (stores keep integer times), rounded up so the rate is never exceeded.
+    slots.set(k, at + Math.ceil(grant.spacingMs));
+    if (slots.size > 10_000) for (const [key, until] of slots) if (until < now) slots.delete(key);
+    return at;
   }
 
   /** What the transport said: a provider id, or a classified error. */

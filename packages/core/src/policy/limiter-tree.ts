@@ -52,7 +52,23 @@ export interface LimiterKeys {
 export type LimiterLevel = 'account' | 'sender' | 'tenant' | 'campaign' | 'fair-share';
 
 /** The outcome of {@link LimiterTree.tryAcquire}. */
-export type TreeAcquireResult = { ok: true } | { ok: false; retryAt: number; level: LimiterLevel };
+export type TreeAcquireResult =
+  | { ok: true }
+  | {
+      ok: false;
+      /** The exact earliest time the request fits. */
+      retryAt: number;
+      /** The level that refused (the one whose `retryAt` is latest). */
+      level: LimiterLevel;
+      /** That level's key (empty for the account; the sender, tenant or campaign key; tenant and campaign for `fair-share`). */
+      key: string;
+      /**
+       * The refusing level's steady spacing, `windowMs / limit` (for `fair-share`, of the
+       * current share): callers deferring several requests can give them successive slots
+       * `retryAt`, `retryAt + spacingMs`, ... instead of all the same one.
+       */
+      spacingMs: number;
+    };
 
 /** A campaign's fair share of its tenant's limit, as {@link LimiterTree.peek} reports it. */
 export interface FairSharePeek {
@@ -238,10 +254,14 @@ export class LimiterTree {
     const taken: SlidingWindowLimiter[] = [];
     let retryAt = t;
     let level: LimiterLevel = 'account';
-    const consider = (at: number, name: LimiterLevel) => {
+    let refusedKey = '*';
+    let spacingMs = 0;
+    const consider = (at: number, name: LimiterLevel, key: string, spacing: number) => {
       if (at > retryAt) {
         retryAt = at;
         level = name;
+        refusedKey = key;
+        spacingMs = spacing;
       }
     };
     for (const lv of this.levels) {
@@ -252,16 +272,16 @@ export class LimiterTree {
       if (!limiter) continue;
       if (n > limiter.limit) invalid('n', `must not exceed the ${lv.name} limit (${limiter.limit})`, n);
       taken.push(limiter);
-      consider(limiter.availableAt(t, n), lv.name);
+      consider(limiter.availableAt(t, n), lv.name, key, limiter.windowMs / limiter.limit);
       if (lv.name === 'tenant') {
         const fs = this.fairShareAt(keys, t, n);
         if (fs) {
           taken.push(fs.log);
-          consider(fs.at, 'fair-share');
+          consider(fs.at, 'fair-share', `${keys.tenant}\u0000${keys.campaign}`, fs.spacingMs);
         }
       }
     }
-    if (retryAt > t) return { ok: false, retryAt, level };
+    if (retryAt > t) return { ok: false, retryAt, level, key: refusedKey, spacingMs };
     for (const limiter of taken) limiter.record(t, n);
     return { ok: true };
   }
@@ -271,7 +291,7 @@ export class LimiterTree {
    * fair share allows `n` more grants (if no one else asks meanwhile: shares grow as other
    * campaigns go quiet).
    */
-  private fairShareAt(keys: LimiterKeys, t: number, n: number): { log: SlidingWindowLimiter; at: number } | undefined {
+  private fairShareAt(keys: LimiterKeys, t: number, n: number): { log: SlidingWindowLimiter; at: number; spacingMs: number } | undefined {
     const rate = this.tenantRate;
     if (!this.fairShare || !rate || keys.tenant === undefined || keys.campaign === undefined) return undefined;
     const W = rate.windowMs;
@@ -305,11 +325,11 @@ export class LimiterTree {
       if (m === self) break;
       const until = m.lastSeen + W;
       const at = self.log.availableAt(from, n, Math.ceil(rate.limit / active));
-      if (at <= until) return { log: self.log, at };
+      if (at <= until) return { log: self.log, at, spacingMs: W / Math.ceil(rate.limit / active) };
       if (until + 1 > from) from = until + 1;
       active -= 1;
     }
-    return { log: self.log, at: self.log.availableAt(from, n, Math.ceil(rate.limit / active)) };
+    return { log: self.log, at: self.log.availableAt(from, n, Math.ceil(rate.limit / active)), spacingMs: W / Math.ceil(rate.limit / active) };
   }
 
   /**
