@@ -190,10 +190,10 @@ export async function startServer(options = {}) {
       store,
       tenants: auth.tenants,
       concurrency: options.concurrency ?? 10,
-      // Claim about one second's worth of sends per campaign per round. Core defers every
-      // send the rate limiter refuses to the same next free slot, so a bigger claim only
-      // means more deferrals per round (each one written to the store); smaller rounds
-      // also keep PGlite's single connection free for the API between them.
+      // Claim about one second's worth of sends per campaign per round: a bigger claim only
+      // means more sends the rate limiter refuses and defers (each deferral a store write,
+      // though each send is deferred once, to its own slot), and smaller rounds keep
+      // PGlite's single connection free for the API between them.
       perCampaignLimit: Math.max(1, ratePerSecond),
       batchSize: Math.max(20, 2 * ratePerSecond),
       pollIntervalMs: options.pollIntervalMs ?? 500,
