@@ -235,3 +235,22 @@ describe('engine: sends a rate limit refused come back in successive slots', () 
     expectNoKeySentTwice({ dump: () => store.dump('t1'), transport });
   });
 });
+
+describe('engine: rate-limit slots look at most a minute ahead', () => {
+  it('400 sends claimed at once at 3/s: slots run one minute ahead, the rest wait at the horizon', async () => {
+    const clock = createVirtualClock(T0);
+    const store = createMemoryStore();
+    const engine = createEngine({ store, queue: createMemoryQueue(), transports: createFakeTransport(), clock, rateLimits: { sender: { '*': { limit: 3, window: 1000 } } } });
+    const until: number[] = [];
+    engine.events.on('message.deferred', (d) => until.push(d.until));
+    const worker = createWorker(engine, { store, tenants: ['t1'], id: 'w1', batchSize: 400, perCampaignLimit: 400, concurrency: 10 });
+    await engine.createCampaign(null, 't1', { id: 'c', plan: oneSms });
+    await engine.startCampaign(null, 't1', 'c', { audience: contacts(400) });
+    await worker.tick();
+    expect(until).toHaveLength(397);
+    // The first 180 or so get their own slots a third of a second apart, up to a minute out;
+    // a stopped campaign's unused slots can thus hold other sends back by a minute at most.
+    expect(Math.max(...until)).toBeLessThanOrEqual(T0 + 1_000 + 60_000);
+    expect(new Set(until).size).toBeGreaterThan(170);
+  });
+});

@@ -928,10 +928,13 @@ export function createEngine(options: EngineOptions): Engine {
    * and being refused (and rewritten) again, round after round.
    */
   const slots = new Map<string, number>();
+  const SLOT_HORIZON_MS = 60_000;
   function reserveSlot(grant: { retryAt: number; level: string; key: string; spacingMs: number }, now: number): number {
     const k = `${grant.level}\u0000${grant.key}`;
     const next = slots.get(k);
-    const at = next !== undefined && next > grant.retryAt ? next : grant.retryAt;
+    // At most a minute of slots ahead: slots of sends that never come back (a stopped
+    // campaign) hold others back by no more than that.
+    const at = next !== undefined && next > grant.retryAt ? Math.min(next, grant.retryAt + SLOT_HORIZON_MS) : grant.retryAt;
     // Whole milliseconds (stores keep integer times), rounded up so the rate is never exceeded.
     slots.set(k, at + Math.ceil(grant.spacingMs));
     if (slots.size > 10_000) for (const [key, until] of slots) if (until < now) slots.delete(key);
