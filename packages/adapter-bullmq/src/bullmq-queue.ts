@@ -114,6 +114,25 @@ export interface BullmqActionQueue extends ActionQueue {
   close(): Promise<void>;
 }
 
+/** What deleting by pattern needs of an ioredis `Redis` or `Cluster` (each master is scanned). */
+interface ScanClient {
+  scan(cursor: string, ...args: Array<string | number>): Promise<[string, string[]]>;
+  del(...keys: string[]): Promise<number>;
+  nodes?: (role: 'master') => ScanClient[];
+}
+
+/** Deletes every key matching `pattern` (SCAN, so Redis is never blocked). */
+async function deleteMatching(client: ScanClient, pattern: string): Promise<void> {
+  for (const node of typeof client.nodes === 'function' ? client.nodes('master') : [client]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await node.del(...keys);
+    } while (cursor !== '0');
+  }
+}
+
 const DAY = 86_400_000;
 
 /**
@@ -256,14 +275,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): BullmqActionQueu
     async obliterate() {
       await queue.obliterate({ force: true });
       // BullMQ removes its own keys; the "wake again" marks and fleet locks are ours.
-      const client = await queue.client;
-      const pattern = `${queue.toKey('')}*`.replace(/[[\]?]/g, (c) => `\\${c}`);
-      let cursor = '0';
-      do {
-        const [next, keys] = (await (client as unknown as { scan(...args: Array<string | number>): Promise<[string, string[]]> }).scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
-        cursor = next;
-        if (keys.length) await (client as unknown as { del(...keys: string[]): Promise<number> }).del(...keys);
-      } while (cursor !== '0');
+      await deleteMatching((await queue.client) as unknown as ScanClient, `${queue.toKey('').replace(/[[\]?*\\]/g, (c) => `\\${c}`)}*`);
     },
     async tryLock(name, owner, ttlMs) {
       const client = withScripts(await queue.client);

@@ -382,8 +382,8 @@ export function createEngine(options: EngineOptions): Engine {
     for (const emit of work.emits) emit();
   }
 
-  async function maybeComplete(tx: StoreTransaction, campaignId: string, work: Work) {
-    const a = await tx.getAnalytics(campaignId);
+  async function maybeComplete(tx: StoreTransaction, campaignId: string, work: Work, analytics?: Record<string, number>) {
+    const a = analytics ?? (await tx.getAnalytics(campaignId));
     if (!a['audience.complete'] || (a['enrollments.ended'] ?? 0) < (a['enrollments.total'] ?? 0)) return;
     if (await tx.updateCampaign(campaignId, { status: 'completed', updatedAt: clock.now() }, ['active'])) {
       metrics.campaignsProcessed += 1;
@@ -423,11 +423,15 @@ export function createEngine(options: EngineOptions): Engine {
   }
   /** The deferred checks of a batch, in its transaction, before it commits. */
   async function settleBatch(tx: StoreTransaction, batch: BatchScope, work: Work) {
-    for (const id of batch.complete) await maybeComplete(tx, id, work);
-    for (const c of batch.fail.values()) await maybeFail(tx, c, work);
+    for (const id of new Set([...batch.complete, ...batch.fail.keys()])) {
+      const a = await tx.getAnalytics(id);
+      if (batch.complete.has(id)) await maybeComplete(tx, id, work, a);
+      const failing = batch.fail.get(id);
+      if (failing) await maybeFail(tx, failing, work, a);
+    }
   }
-  async function maybeFail(tx: StoreTransaction, campaign: CampaignRecord, work: Work) {
-    const a = await tx.getAnalytics(campaign.id);
+  async function maybeFail(tx: StoreTransaction, campaign: CampaignRecord, work: Work, analytics?: Record<string, number>) {
+    const a = analytics ?? (await tx.getAnalytics(campaign.id));
     const failed = a['messages.failed'] ?? 0;
     const total = failed + (a['messages.sent'] ?? 0) + (a['messages.unknown'] ?? 0);
     if (total < FAILURE_SAMPLE || failed / total <= campaign.failureThreshold) return;
@@ -614,8 +618,9 @@ export function createEngine(options: EngineOptions): Engine {
     for (const c of active) {
       const work = newWork();
       await store.transaction(tenantId, async (tx) => {
-        await maybeComplete(tx, c.id, work);
-        await maybeFail(tx, c, work);
+        const a = await tx.getAnalytics(c.id);
+        await maybeComplete(tx, c.id, work, a);
+        await maybeFail(tx, c, work, a);
       });
       if (work.emits.length) changed += 1;
       await afterCommit(work);
@@ -929,6 +934,7 @@ export function createEngine(options: EngineOptions): Engine {
    */
   const slots = new Map<string, number>();
   const SLOT_HORIZON_MS = 60_000;
+  let nextSlotPrune = 0;
   function reserveSlot(grant: { retryAt: number; level: string; key: string; spacingMs: number }, now: number): number {
     const k = `${grant.level}\u0000${grant.key}`;
     const next = slots.get(k);
@@ -937,7 +943,10 @@ export function createEngine(options: EngineOptions): Engine {
     const at = next !== undefined && next > grant.retryAt ? Math.min(next, grant.retryAt + SLOT_HORIZON_MS) : grant.retryAt;
     // Whole milliseconds (stores keep integer times), rounded up so the rate is never exceeded.
     slots.set(k, at + Math.ceil(grant.spacingMs));
-    if (slots.size > 10_000) for (const [key, until] of slots) if (until < now) slots.delete(key);
+    if (slots.size > 10_000 && now >= nextSlotPrune) {
+      nextSlotPrune = now + 1_000;
+      for (const [key, until] of slots) if (until < now) slots.delete(key);
+    }
     return at;
   }
 

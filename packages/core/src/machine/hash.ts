@@ -1,10 +1,11 @@
 /**
  * A seeded, uniform hash used for A/B splits: the same string always lands in the same
  * place, with no randomness. FNV-1a over UTF-16 code units, then murmur3's `fmix32`
- * finalizer so that near-identical ids ("c1", "c2") spread evenly.
+ * finalizer so that near-identical ids ("c1", "c2") spread evenly. `seed` (default 0)
+ * starts another, independent family of hashes.
  */
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
+export function hash32(s: string, seed = 0): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);

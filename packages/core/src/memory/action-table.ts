@@ -10,7 +10,8 @@ import { ByteReader, type ByteArena } from './byte-arena.js';
 import { DueHeap } from './due-heap.js';
 import type { EnrollmentTable } from './enrollment-table.js';
 import { UNSUPPORTED } from './record-codec.js';
-import { hashString, RowIndex } from './row-index.js';
+import { hash32 } from '../machine/hash.js';
+import { RowIndex } from './row-index.js';
 import { grown, NO_CONTEXT, type RowStorage } from './row-storage.js';
 
 const STATUSES: readonly ActionStatus[] = ['pending', 'running', 'done', 'canceled'];
@@ -31,7 +32,7 @@ export class ActionTable {
   private due = new Float64Array(256);
   private pos = new Uint32Array(256);
   private readonly overflow = new Map<number, ActionRecord>();
-  private readonly byKey = new RowIndex((row) => hashString(this.keyOf(row)));
+  private readonly byKey = new RowIndex((row) => hash32(this.keyOf(row)));
   private readonly reader = new ByteReader();
   /** Recently decoded keys by row (the heap compares the same top entries again and again). */
   private readonly cachedRow = new Int32Array(KEY_CACHE).fill(-1);
@@ -46,7 +47,7 @@ export class ActionTable {
 
   /** The row of action `key`, or -1. */
   find(key: string): number {
-    return this.byKey.find(hashString(key), (row) => this.keyOf(row) === key);
+    return this.byKey.find(hash32(key), (row) => this.keyOf(row) === key);
   }
 
   /** Inserts an action (the caller has checked its key is new); returns its row. */
@@ -61,7 +62,7 @@ export class ActionTable {
     this.enr[row] = typeof action.enrollmentId === 'string' ? this.enrollments.findById(enrollmentId) : -1;
     this.write(row, { ...action, tenantId: this.s.tenantId }, key, enrollmentId, campaignId);
     this.count++;
-    this.byKey.add(hashString(key), row);
+    this.byKey.add(hash32(key), row);
     this.pushDue(row);
     return row;
   }
@@ -71,7 +72,7 @@ export class ActionTable {
     if (n <= 0) return;
     for (let i = 0; i < n; i++) {
       const row = this.count - 1;
-      this.byKey.delete(hashString(this.keyOf(row)), row);
+      this.byKey.delete(hash32(this.keyOf(row)), row);
       this.overflow.delete(row);
       this.count = row;
       if (this.cachedRow[row & (KEY_CACHE - 1)] === row) this.cachedRow[row & (KEY_CACHE - 1)] = -1;

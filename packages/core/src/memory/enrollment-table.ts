@@ -8,7 +8,8 @@
 import type { EnrollmentRecord } from '../ports/campaign-store.js';
 import { ByteReader, type ByteArena } from './byte-arena.js';
 import { UNSUPPORTED } from './record-codec.js';
-import { hashString, RowIndex } from './row-index.js';
+import { hash32 } from '../machine/hash.js';
+import { RowIndex } from './row-index.js';
 import { grown, isInt32, Names, NO_CONTEXT, type RowStorage } from './row-storage.js';
 
 /** Status code of a row whose status is kept in its structured clone. */
@@ -23,7 +24,7 @@ export class EnrollmentTable {
   private readonly statuses = new Names();
   /** Rows the codec cannot represent (or that break the identity columns), as structured clones. */
   private readonly overflow = new Map<number, EnrollmentRecord>();
-  private readonly byId = new RowIndex((row) => hashString(this.idOf(row)));
+  private readonly byId = new RowIndex((row) => hash32(this.idOf(row)));
   private readonly byContact = new RowIndex((row) => contactHash(this.campaign[row]!, this.contactIdOf(row)));
   private readonly reader = new ByteReader();
 
@@ -31,7 +32,7 @@ export class EnrollmentTable {
 
   /** The row of enrollment `id`, or -1. */
   findById(id: string): number {
-    return this.byId.find(hashString(id), (row) => this.idOf(row) === id);
+    return this.byId.find(hash32(id), (row) => this.idOf(row) === id);
   }
 
   /** The row of (`campaignId`, `contactId`), or -1. */
@@ -52,7 +53,7 @@ export class EnrollmentTable {
     this.campaign[row] = c;
     this.write(row, { ...record, tenantId: this.s.tenantId }, campaignId, contactId, id);
     this.count++;
-    this.byId.add(hashString(id), row);
+    this.byId.add(hash32(id), row);
     this.byContact.add(contactHash(c, contactId), row);
     return row;
   }
@@ -60,7 +61,7 @@ export class EnrollmentTable {
   /** Removes the last row (rolling back its insert). */
   removeLast(): void {
     const row = this.count - 1;
-    this.byId.delete(hashString(this.idOf(row)), row);
+    this.byId.delete(hash32(this.idOf(row)), row);
     this.byContact.delete(contactHash(this.campaign[row]!, this.contactIdOf(row)), row);
     this.overflow.delete(row);
     this.count = row;
@@ -180,5 +181,5 @@ export class EnrollmentTable {
 }
 
 function contactHash(campaign: number, contactId: string): number {
-  return hashString(contactId, Math.imul(campaign + 1, 0x9e3779b1));
+  return hash32(contactId, Math.imul(campaign + 1, 0x9e3779b1));
 }

@@ -8,23 +8,6 @@
 const EMPTY = 0;
 const DELETED = -1;
 
-/** 32-bit hash of a string (FNV-1a, then a final mix so that linear probing spreads well). */
-export function hashString(s: string, seed = 0): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return mix(h);
-}
-
-/** Murmur3's finaliser. */
-export function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** Open addressing with linear probing; slots hold `row + 1`, with an 8-bit hash tag beside. */
 export class RowIndex {
   private slots = new Int32Array(16);
