@@ -12,7 +12,9 @@
  *
  * Env: REDIS_URL (default local), DATABASE_URL (default the local server), BENCH_N (steps
  * per run, default 3000), BENCH_WORKERS (default "1,4"), BENCH_CONCURRENCY (per process,
- * default 10). Prints human lines and `RESULT {json}` lines.
+ * default 10), BENCH_BATCH=0 (the worker's micro-batching off: one processAction per job),
+ * BENCH_BATCH_SIZE / BENCH_BATCH_WINDOW_MS / BENCH_CHUNK_SIZE (the worker's batchSize,
+ * batchWindowMs, chunkSize; default the worker's). Prints human lines and `RESULT {json}` lines.
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
@@ -30,6 +32,7 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 const N = Number(process.env.BENCH_N ?? 3000);
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,4').split(',').map(Number).filter((k) => k > 0);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
+const BATCH = process.env.BENCH_BATCH !== '0';
 const stamp = Date.now().toString(36);
 const prefix = `{dripline-bench-${stamp}}`;
 const schema = `dripline_bullmq_bench_${stamp}`;
@@ -110,13 +113,13 @@ try {
     const d = await dripline(k);
     const ratio = +(d.rate / r.rate).toFixed(3);
     console.log(`bullmq, ${k} worker process${k > 1 ? 'es' : ''} × concurrency ${CONCURRENCY}, ${N} items: raw BullMQ no-op ${r.rate} jobs/s; dripline end-to-end (PostgreSQL store) ${d.rate} steps/s (enrolment and enqueue of all ${N}: ${d.enrolledMs} ms of ${d.ms}); ratio ${ratio} (goal ≥ 0.8)`);
-    console.log(`RESULT ${JSON.stringify({ bench: 'bullmq', workers: k, concurrency: CONCURRENCY, n: N, store: 'postgres', rawJobsPerSec: r.rate, e2eStepsPerSec: d.rate, e2eMs: d.ms, enrolMs: d.enrolledMs, ratio, goal: 0.8 })}`);
+    console.log(`RESULT ${JSON.stringify({ bench: 'bullmq', workers: k, concurrency: CONCURRENCY, batch: BATCH, n: N, store: 'postgres', rawJobsPerSec: r.rate, e2eStepsPerSec: d.rate, e2eMs: d.ms, enrolMs: d.enrolledMs, ratio, goal: 0.8 })}`);
     if (k === 1) {
       // The memory store lives in one process, so this variant exists for 1 process only.
       const m = await driplineMemory();
       const mr = +(m.rate / r.rate).toFixed(3);
       console.log(`bullmq, 1 worker process × concurrency ${CONCURRENCY}, ${N} items: dripline end-to-end (memory store, same process) ${m.rate} steps/s (enrolment and enqueue: ${m.enrolledMs} ms of ${m.ms}); ratio to raw ${mr}`);
-      console.log(`RESULT ${JSON.stringify({ bench: 'bullmq', workers: 1, concurrency: CONCURRENCY, n: N, store: 'memory', rawJobsPerSec: r.rate, e2eStepsPerSec: m.rate, e2eMs: m.ms, enrolMs: m.enrolledMs, ratio: mr, goal: 0.8 })}`);
+      console.log(`RESULT ${JSON.stringify({ bench: 'bullmq', workers: 1, concurrency: CONCURRENCY, batch: BATCH, n: N, store: 'memory', rawJobsPerSec: r.rate, e2eStepsPerSec: m.rate, e2eMs: m.ms, enrolMs: m.enrolledMs, ratio: mr, goal: 0.8 })}`);
     }
   }
 } finally {

@@ -4,6 +4,14 @@
  */
 const [mode, redisUrl, prefix, queueName, databaseUrl, schema, tenant] = process.argv.slice(2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
+// Micro-batching knobs of createBullmqWorker (unset: the worker's defaults, batching on).
+// BENCH_BATCH=0 runs one job at a time (processAction), as before batching.
+const BATCHING = {
+  ...(process.env.BENCH_BATCH === '0' ? { batch: false } : {}),
+  ...(process.env.BENCH_BATCH_SIZE ? { batchSize: Number(process.env.BENCH_BATCH_SIZE) } : {}),
+  ...(process.env.BENCH_BATCH_WINDOW_MS ? { batchWindowMs: Number(process.env.BENCH_BATCH_WINDOW_MS) } : {}),
+  ...(process.env.BENCH_CHUNK_SIZE ? { chunkSize: Number(process.env.BENCH_CHUNK_SIZE) } : {}),
+};
 
 if (mode === 'dripline-memory') {
   // Engine, memory store and BullMQ worker in this one process: what BullMQ costs on top of
@@ -15,7 +23,7 @@ if (mode === 'dripline-memory') {
   let n = 0;
   const transport = { name: 'noop', channels: ['sms', 'email', 'whatsapp'], send: async () => ({ providerMessageId: `noop-${++n}` }) };
   const engine = createEngine({ store, queue, transports: transport, rateLimits: {} });
-  const worker = createBullmqWorker({ engine, queue, store, tenants: ['t'], concurrency: CONCURRENCY, sweepIntervalMs: 0 });
+  const worker = createBullmqWorker({ engine, queue, store, tenants: ['t'], concurrency: CONCURRENCY, sweepIntervalMs: 0, ...BATCHING });
   await worker.consumer.worker.waitUntilReady();
   process.on('message', async (m) => {
     if (m?.type === 'go') {
@@ -49,7 +57,7 @@ if (mode === 'dripline-memory') {
   // A no-op transport: the benchmark measures the engine, the store and BullMQ.
   const transport = { name: 'noop', channels: ['sms', 'email', 'whatsapp'], send: async () => ({ providerMessageId: `noop-${process.pid}-${++n}` }) };
   const engine = createEngine({ store, queue, transports: transport, rateLimits: {} });
-  const worker = createBullmqWorker({ engine, queue, store, tenants: [tenant], concurrency: CONCURRENCY, sweepIntervalMs: 0 });
+  const worker = createBullmqWorker({ engine, queue, store, tenants: [tenant], concurrency: CONCURRENCY, sweepIntervalMs: 0, ...BATCHING });
   await worker.consumer.worker.waitUntilReady();
   process.on('message', async (m) => {
     if (m === 'stop') {

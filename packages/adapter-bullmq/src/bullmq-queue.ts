@@ -49,7 +49,7 @@ export interface QueueMetrics {
   active: number;
   /** Finished jobs kept by retention (at most `retention.completed`). */
   completed: number;
-  /** Failed jobs kept by retention (at most `retention.failed`): `processAction` threw. */
+  /** Failed jobs kept by retention (at most `retention.failed`): the engine threw for the action. */
   failed: number;
   /** Wake-ups waiting for their `runAt`. */
   delayed: number;

@@ -9,6 +9,7 @@ import { redisOrSkip } from './redis.js';
 import { conformanceSuite } from './suites/conformance.js';
 import { queueSuite } from './suites/queue.js';
 import { workerSuite } from './suites/worker.js';
+import { batchSuite } from './suites/batch.js';
 import { pacingSuite } from './suites/pacing.js';
 import { fleetSuite } from './suites/fleet.js';
 
@@ -16,6 +17,7 @@ if (await redisOrSkip('@dripline/adapter-bullmq')) {
   conformanceSuite();
   queueSuite();
   workerSuite();
+  batchSuite();
   pacingSuite();
   fleetSuite(); // last: its chaos test restarts Redis
 } else {

@@ -144,7 +144,7 @@ returning w.key, w.tenant_id, w.run_at, set_config('synchronous_commit', 'off', 
       if (!keys.length) return;
       // Keys only (the port's shape): a same-named key of another tenant loses its wake-up too,
       // which only delays it until the sweeper or a worker's poll.
-      await run((c) => c.query(`delete from ${s}.wakeups where key in (select jsonb_array_elements_text($1::jsonb))`, [JSON.stringify(keys)]));
+      await run((c) => c.query(`delete from ${s}.wakeups where key = any($1::text[])`, [[...keys]]));
     },
     async sweep(tenantId, { limit = 1000 } = {}) {
       return run(async (c) => {

@@ -17,6 +17,18 @@ import type {
   TransitionAuditRecord,
 } from '@dripline/core';
 import { appendTransitionsSql, incrementAnalyticsSql, insertActionsSql, insertEnrollmentsSql } from './sql/batch-inserts.js';
+import {
+  claimActionsSql,
+  finishActionsSql,
+  getActionsSql,
+  getEnrollmentsSql,
+  getOutboundsSql,
+  insertOutboundsSql,
+  listOrphanEventsSql,
+  listSuppressionsSql,
+  updateEnrollmentsSql,
+  updateOutboundsSql,
+} from './sql/bulk.js';
 import { claimActionSql, claimDueActionsSql, finishActionSql } from './sql/claim-due-actions.js';
 import { guardClient, num, numOrNull, quoteSchema, toPool, type PgClientLike, type PgDatabase } from './postgres-pool.js';
 
@@ -226,20 +238,50 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     insertActions: insertActionsSql(s),
     appendTransitions: appendTransitionsSql(s),
     incrementAnalytics: incrementAnalyticsSql(s),
+    getActions: getActionsSql(s),
+    getEnrollments: getEnrollmentsSql(s),
+    getOutbounds: getOutboundsSql(s),
+    listSuppressions: listSuppressionsSql(s),
+    listOrphanEvents: listOrphanEventsSql(s),
+    claimActions: claimActionsSql(s),
+    updateEnrollments: updateEnrollmentsSql(s),
+    finishActions: finishActionsSql(s),
+    insertOutbounds: insertOutboundsSql(s),
+    updateOutbounds: updateOutboundsSql(s),
   };
 
   /**
    * Write-behind within one transaction: the engine applies a page's effects contact by
-   * contact (insertActions, appendTransitions, incrementAnalytics per enrollment), which
-   * would be one round trip each. These blind writes are buffered and flushed as one
-   * set-based statement per kind before the next read, any other write, or COMMIT, so a
-   * transaction still reads its own writes and a failing write still fails the transaction.
+   * contact (insertActions, appendTransitions, incrementAnalytics, updateOutbound per
+   * enrollment), which would be one round trip each. These blind writes are buffered and
+   * flushed as one set-based statement per kind before the next statement on the same table,
+   * or COMMIT, so a transaction still reads its own writes and a failing write still fails
+   * the transaction.
+   *
+   * The bulk `OrFail` writes (enrollment updates, action finishes, outbox inserts) are
+   * buffered the same way; their flush checks that every row applied and otherwise throws a
+   * CONFLICT, which rolls the transaction back (core's BulkStoreOperations contract).
    */
   interface Pending {
     actions: ActionRecord[];
     transitions: TransitionAuditRecord[];
     analytics: Map<string, Record<string, number>>;
+    outboundUpdates: Map<string, Record<string, unknown>>;
+    outboundInserts: Map<string, OutboundRecord>;
+    enrollmentUpdates: Map<string, { record: EnrollmentRecord; expected: number; next: number }>;
+    finishes: Map<string, { owner: string; now: number; status: string; runAt: number | null; lastError: string | null }>;
   }
+  const newPending = (): Pending => ({
+    actions: [],
+    transitions: [],
+    analytics: new Map(),
+    outboundUpdates: new Map(),
+    outboundInserts: new Map(),
+    enrollmentUpdates: new Map(),
+    finishes: new Map(),
+  });
+  const conflict = (message: string, details: Record<string, unknown>) => new DriplineError('CONFLICT', message, { retryable: true, details });
+  const sorted = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
   function makeTx(client: PgClientLike, tenantId: string, pending: Pending): StoreTransaction & { flush(): Promise<void> } {
     /** Runs a parameterised statement, as a named prepared statement on pg (see `prepare`). */
@@ -274,6 +316,68 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         const records = pending.transitions;
         pending.transitions = [];
         await exec(sql.appendTransitions, [tenantId, json(records.map((r) => ({ ...r, tenantId })))]);
+      }
+      if ((pending.enrollmentUpdates.size) && (text === undefined || text.includes('.contact_campaigns'))) {
+        const updates = sorted(pending.enrollmentUpdates);
+        pending.enrollmentUpdates = new Map();
+        const batch = updates.map(([id, { record, expected, next }]) => {
+          const e = record.enrollment;
+          return { id, status: e.status, node_id: e.nodeId, visit: e.visit, plan_version: e.planVersion, enrollment: e, contact: record.contact, expected, next };
+        });
+        const r = await exec(sql.updateEnrollments, [tenantId, json(batch), batch.map((b) => b.id)]);
+        if (r.rows.length !== batch.length) {
+          const applied = new Set(r.rows.map((x) => x.id as string));
+          const stale = updates.filter(([id]) => !applied.has(id));
+          throw conflict(`enrollment "${stale[0]![0]}" changed concurrently (row version ${stale[0]![1].expected})${stale.length > 1 ? ` and ${stale.length - 1} more` : ''}`, {
+            enrollmentIds: stale.map(([id]) => id),
+          });
+        }
+      }
+      if (pending.finishes.size && (text === undefined || text.includes('.scheduled_actions'))) {
+        const finishes = sorted(pending.finishes);
+        pending.finishes = new Map();
+        const batch = finishes.map(([key, f]) => ({ key, owner: f.owner, now: f.now, status: f.status, run_at: f.runAt, last_error: f.lastError }));
+        const r = await exec(sql.finishActions, [tenantId, json(batch), batch.map((b) => b.key)]);
+        if (r.rows.length !== batch.length) {
+          const applied = new Set(r.rows.map((x) => x.key as string));
+          const lost = batch.filter((b) => !applied.has(b.key)).map((b) => b.key);
+          throw conflict(`lease on action "${lost[0]}" was lost${lost.length > 1 ? ` (and ${lost.length - 1} more)` : ''}; nothing was written`, { keys: lost });
+        }
+      }
+      if ((pending.outboundInserts.size || pending.outboundUpdates.size) && (text === undefined || text.includes('.outbound_messages'))) {
+        // Inserts first: an update buffered after an insert of the same key must see the row.
+        if (pending.outboundInserts.size) {
+          const inserts = sorted(pending.outboundInserts);
+          pending.outboundInserts = new Map();
+          const batch = inserts.map(([, m]) => ({
+            key: m.key,
+            campaign_id: m.campaignId,
+            contact_id: m.contactId,
+            enrollment_id: m.enrollmentId,
+            node_id: m.nodeId,
+            channel: m.channel,
+            recipient: m.to,
+            subject: m.subject ?? null,
+            body: m.body,
+            status: m.status,
+            provider_message_id: m.providerMessageId,
+            failure_reason: m.failureReason,
+            attempts: m.attempts,
+            created_at: m.createdAt,
+            updated_at: m.updatedAt,
+          }));
+          const r = await exec(sql.insertOutbounds, [tenantId, json(batch)]);
+          if (r.rows.length !== batch.length) {
+            const applied = new Set(r.rows.map((x) => x.key as string));
+            const dup = batch.filter((b) => !applied.has(b.key)).map((b) => b.key);
+            throw conflict(`message "${dup[0]}" is already in the outbox${dup.length > 1 ? ` (and ${dup.length - 1} more)` : ''}`, { keys: dup });
+          }
+        }
+        if (pending.outboundUpdates.size) {
+          const updates = Object.fromEntries(sorted(pending.outboundUpdates));
+          pending.outboundUpdates = new Map();
+          await exec(sql.updateOutbounds, [tenantId, json(updates), Object.keys(updates)]);
+        }
       }
       if (pending.analytics.size && (text === undefined || text.includes('.campaign_analytics'))) {
         const entries = [...pending.analytics];
@@ -379,8 +483,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         if (!keys.length) return;
         await q(
           `update ${s}.scheduled_actions set status = 'canceled', lease_owner = null, lease_expires_at = null
-           where tenant_id = $1 and key in (select jsonb_array_elements_text($2::jsonb)) and status in ('pending', 'running')`,
-          [json(keys)],
+           where tenant_id = $1 and key = any($2::text[]) and status in ('pending', 'running')`,
+          [[...keys]],
         );
       },
       getAction: (key) => one(`select * from ${s}.scheduled_actions where tenant_id = $1 and key = $2`, [key], toAction),
@@ -419,15 +523,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return r.rows.length > 0;
       },
       async updateOutbound(key, patch) {
-        const sets: string[] = [];
-        const values: unknown[] = [key];
-        for (const [k, v] of Object.entries(patch)) {
-          const col = OUTBOUND_COLUMNS[k];
-          if (!col || v === undefined) continue;
-          values.push(v);
-          sets.push(`${col} = $${values.length + 1}`);
-        }
-        if (sets.length) await q(`update ${s}.outbound_messages set ${sets.join(', ')} where tenant_id = $1 and key = $2`, values);
+        // A blind write: buffered, merged per key (later fields win), flushed in one statement.
+        const fields: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(patch)) if (OUTBOUND_COLUMNS[k] && v !== undefined) fields[k] = v;
+        if (!Object.keys(fields).length) return;
+        pending.outboundUpdates.set(key, { ...pending.outboundUpdates.get(key), ...fields });
       },
       getOutbound: (key) => one(`select * from ${s}.outbound_messages where tenant_id = $1 and key = $2`, [key], toOutbound),
       findOutboundByProviderId: (id) =>
@@ -494,6 +594,51 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           [address, channel],
           toSuppression,
         ),
+      bulk: {
+        async getActions(keys) {
+          if (!keys.length) return [];
+          return (await q(sql.getActions, [[...keys]])).rows.map(toAction);
+        },
+        async getEnrollments(ids) {
+          if (!ids.length) return [];
+          return (await q(sql.getEnrollments, [[...ids]])).rows.map(toEnrollment);
+        },
+        async getOutbounds(keys) {
+          if (!keys.length) return [];
+          return (await q(sql.getOutbounds, [[...keys]])).rows.map(toOutbound);
+        },
+        async listSuppressions(addresses) {
+          if (!addresses.length) return [];
+          return (await q(sql.listSuppressions, [[...addresses]])).rows.map(toSuppression);
+        },
+        async listOrphanEvents(ids) {
+          if (!ids.length) return [];
+          return (await q(sql.listOrphanEvents, [[...ids]])).rows.map(toEvent);
+        },
+        async claimActions(keys, { now, owner, leaseMs }) {
+          if (!keys.length) return [];
+          return (await q(sql.claimActions, [now, owner, leaseMs, [...keys]])).rows.map(toAction);
+        },
+        async updateEnrollmentOrFail(record, expected) {
+          const id = record.enrollment.id;
+          const held = pending.enrollmentUpdates.get(id);
+          // A second update of a row whose first is still buffered: one write, from the first's
+          // expected version to the second's next (the second must follow on from the first).
+          if (held && held.next !== expected) throw conflict(`enrollment "${id}" changed concurrently (row version ${expected})`, { enrollmentIds: [id] });
+          pending.enrollmentUpdates.set(id, { record: { ...record, enrollment: structuredClone(record.enrollment), contact: structuredClone(record.contact) }, expected: held ? held.expected : expected, next: expected + 1 });
+        },
+        async finishActionOrFail(key, owner, now, status, patch = {}) {
+          // A second finish of the same action cannot apply: it is no longer running.
+          if (pending.finishes.has(key)) throw conflict(`lease on action "${key}" was lost; nothing was written`, { keys: [key] });
+          pending.finishes.set(key, { owner, now, status, runAt: patch.runAt ?? null, lastError: patch.lastError ?? null });
+        },
+        async insertOutboundOrFail(message) {
+          if (pending.outboundInserts.has(message.key)) throw conflict(`message "${message.key}" is already in the outbox`, { keys: [message.key] });
+          // An update of this key buffered before the insert must not be applied after it.
+          if (pending.outboundUpdates.has(message.key)) await flush('.outbound_messages');
+          pending.outboundInserts.set(message.key, { ...message });
+        },
+      },
     };
   }
 
@@ -510,7 +655,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         // the tenant is an escaped literal; measured: one round trip less per transaction).
         await client.query(setTenant ? `begin; select set_config('dripline.tenant_id', ${escapeLiteral(tenantId)}, true)` : 'begin');
         try {
-          const tx = makeTx(client, tenantId, { actions: [], transitions: [], analytics: new Map() });
+          const tx = makeTx(client, tenantId, newPending());
           const result = await fn(tx);
           await tx.flush();
           await client.query('commit');

@@ -30,6 +30,7 @@ import type { QueueItem } from '../ports/action-queue.js';
 import type { Permission } from '../ports/authorizer.js';
 import type {
   ActionRecord,
+  BulkStoreOperations,
   CampaignRecord,
   CampaignStatus,
   EnrollmentRecord,
@@ -39,6 +40,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
+import { bulkOperations, chunkCache } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -103,7 +105,7 @@ export interface Engine {
   /** Runs an action this worker already claimed (from `claimDueActions`). */
   processClaimed(tenantId: string, action: ActionRecord, owner: string): Promise<ProcessResult>;
   /**
-   * Runs a batch of claimed actions of one tenant in chunks of `chunkSize` (default half of
+   * Runs a batch of claimed actions of one tenant in chunks of `chunkSize` (default
    * `concurrency`, which defaults to 10), with two commits per chunk: one transaction decides
    * every action of the chunk (up to the transport call), its sends go out together, and one
    * transaction records every outcome. `concurrency / chunkSize` chunks run at once, so at
@@ -111,9 +113,18 @@ export interface Engine {
    * fenced by its own lease. If either transaction fails (a lost lease, a poison action, a
    * store error), nothing of it was written and those actions run one by one as in
    * {@link Engine.processClaimed}, so one bad action costs the others only time.
-   * Results are in the order of `actions`.
+   * Each chunk reads its rows with one statement per kind where the store has
+   * {@link BulkStoreOperations}. Results are in the order of `actions`.
    */
   processClaimedBatch(tenantId: string, actions: readonly ActionRecord[], owner: string, options?: { concurrency?: number; chunkSize?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
+  /**
+   * {@link Engine.processAction} for several keys of one tenant at once, as queue wake-ups
+   * arriving together: claims them in one transaction (one statement where the store has
+   * {@link BulkStoreOperations}), then runs the claimed ones as
+   * {@link Engine.processClaimedBatch} does. A key it could not claim (not due, done, held
+   * by a live lease, campaign not active) is `skipped`. Results are in the order of `keys`.
+   */
+  processActions(tenantId: string, keys: readonly string[], owner?: string, options?: { concurrency?: number; chunkSize?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
   /** Maps, deduplicates and applies an incoming event. */
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
   /** Activates `scheduled` campaigns whose start time has come; returns how many. */
@@ -854,7 +865,7 @@ export function createEngine(options: EngineOptions): Engine {
     opts: { concurrency?: number; chunkSize?: number } = {},
   ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     const concurrency = Math.max(1, opts.concurrency ?? 10);
-    const chunkSize = Math.min(concurrency, Math.max(1, opts.chunkSize ?? Math.ceil(concurrency / 2)));
+    const chunkSize = Math.min(concurrency, Math.max(1, opts.chunkSize ?? concurrency));
     // Chunks of `chunkSize` actions, `concurrency / chunkSize` of them at once (each in its
     // own transactions, so on its own connection): a chunk's sends all go out together, and
     // no more than `concurrency` messages are ever between "sending" and their outcome, so a
@@ -873,7 +884,21 @@ export function createEngine(options: EngineOptions): Engine {
     let phase1: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }>;
     try {
       const now = clock.now();
-      phase1 = await store.transaction(tenantId, async (tx) => {
+      phase1 = await store.transaction(tenantId, async (raw) => {
+        // The chunk's rows in one read per kind; the per-action code below reads them from here.
+        const chunk = chunkCache(raw);
+        const tx = chunk.tx;
+        await chunk.prefetch({
+          actions: actions.map((a) => a.key),
+          enrollments: actions.map((a) => a.enrollmentId),
+          outbounds: actions.filter((a) => a.kind === 'send').map((a) => a.key),
+        });
+        const addresses: string[] = [];
+        for (const a of actions) {
+          const address = (await tx.getEnrollment(a.enrollmentId))?.contact.address;
+          if (address) for (const v of [address.email, address.phone, address.whatsapp]) if (v) addresses.push(v);
+        }
+        await chunk.prefetch({ suppressions: addresses });
         const batch = batchScope();
         const out: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }> = [];
         for (const a of actions) out.push(await prepareIn(tx, tenantId, a, owner, now, newWork(), batch));
@@ -897,7 +922,13 @@ export function createEngine(options: EngineOptions): Engine {
       const work = newWork();
       let recorded: ProcessResult[] | null = null;
       try {
-        recorded = await store.transaction(tenantId, async (tx) => {
+        recorded = await store.transaction(tenantId, async (raw) => {
+          const chunk = chunkCache(raw);
+          const tx = chunk.tx;
+          await chunk.prefetch({
+            enrollments: sends.map((i) => phase1[i]!.prepared!.message.enrollmentId),
+            orphansOf: outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : [])),
+          });
           const batch = batchScope();
           const out: ProcessResult[] = [];
           for (let k = 0; k < sends.length; k++) {
@@ -925,6 +956,21 @@ export function createEngine(options: EngineOptions): Engine {
     } finally {
       metrics.activeWorkers -= actions.length;
     }
+  }
+
+  async function processActions(tenantId: string, keys: readonly string[], owner = 'engine', opts: { concurrency?: number; chunkSize?: number } = {}): Promise<Array<PromiseSettledResult<ProcessResult>>> {
+    if (!keys.length) return [];
+    if (keys.length === 1) return Promise.allSettled([processAction(tenantId, keys[0]!, owner)]);
+    const claimed = await store.transaction(tenantId, (tx) => bulkOperations(tx).claimActions([...new Set(keys)], { now: clock.now(), owner, leaseMs }));
+    const settled = claimed.length ? await processClaimedBatch(tenantId, claimed, owner, opts) : [];
+    const byKey = new Map<string, PromiseSettledResult<ProcessResult>>();
+    claimed.forEach((a, i) => byKey.set(a.key, settled[i]!));
+    // A key given twice is run once: the second copy is a wake-up that found nothing to do.
+    return keys.map((k) => {
+      const r = byKey.get(k);
+      byKey.delete(k);
+      return r ?? { status: 'fulfilled' as const, value: 'skipped' as const };
+    });
   }
 
   /**
@@ -1268,6 +1314,7 @@ export function createEngine(options: EngineOptions): Engine {
     processAction,
     processClaimed,
     processClaimedBatch,
+    processActions,
     settleCampaigns,
     ingestEvent,
     activateDueCampaigns,

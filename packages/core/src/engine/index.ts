@@ -5,3 +5,4 @@ export * from './engine.js';
 export * from './worker.js';
 export * from './simulate.js';
 export * from './build-campaigns.js';
+export { bulkOperations } from './bulk.js';

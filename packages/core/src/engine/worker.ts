@@ -18,7 +18,7 @@ export interface WorkerOptions {
   id?: string;
   /** Sends in flight at once. Default 10. */
   concurrency?: number;
-  /** Actions claimed per round. Default 100. */
+  /** Actions claimed per round and tenant (in chunks; see `chunkSize`). Default 100. */
   batchSize?: number;
   /**
    * Two commits per round instead of two per action: a round's actions are decided in one
@@ -27,8 +27,12 @@ export interface WorkerOptions {
    */
   batchTransactions?: boolean;
   /**
-   * Actions per batched transaction (see `engine.processClaimedBatch`). Default half
-   * of `concurrency`: two chunks at once, each on its own connection.
+   * Actions per batched transaction (see `engine.processClaimedBatch`). Default
+   * `concurrency`. The worker runs `concurrency / chunkSize` runners (one by default), each
+   * claiming a chunk, running it on its own connection and claiming the next without
+   * waiting for the others. Smaller chunks overlap one chunk's store work with another's
+   * sends, at the cost of more statements per action (measured on PostgreSQL with a no-op
+   * transport: chunks of 10 ran 35–50% faster than two runners of 5).
    */
   chunkSize?: number;
   /** How often a busy worker also settles finished campaigns (`engine.settleCampaigns`). Default 5 s; idle rounds always do. */
@@ -88,6 +92,8 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const leaseMs = options.leaseMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const limit = pLimit(concurrency);
+  const chunkSize = Math.min(concurrency, Math.max(1, options.chunkSize ?? concurrency));
+  const runners = Math.max(1, Math.floor(concurrency / chunkSize));
   const stats: Partial<Record<WorkerResult, number>> = {};
   const reportError = (error: unknown, context: { tenantId?: string; key?: string }) => {
     options.logger?.error('worker error', { ...context, error: error instanceof Error ? error.message : String(error) });
@@ -107,54 +113,75 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
     let processed = 0;
     for (const tenantId of await tenants()) {
       await engine.activateDueCampaigns(tenantId);
-      const claimed: ActionRecord[] = await options.store.transaction(tenantId, (tx) =>
-        tx.claimDueActions({ now: engine.clock.now(), limit: batchSize, owner: id, leaseMs, perCampaignLimit }),
-      );
-      // Campaigns whose last enrollments ended in concurrent transactions are completed here:
-      // on the first round that finds nothing due after one that did, and at least every
-      // settleIntervalMs.
-      const now = engine.clock.now();
-      const drained = !claimed.length && busy.has(tenantId);
-      if (!settledAt.has(tenantId)) settledAt.set(tenantId, now);
-      if (drained || now - settledAt.get(tenantId)! >= settleIntervalMs) {
-        settledAt.set(tenantId, now);
-        await engine.settleCampaigns(tenantId);
-      }
-      if (claimed.length) busy.add(tenantId);
-      else busy.delete(tenantId);
-      if (!claimed.length) continue;
+      const claim = (n: number): Promise<ActionRecord[]> =>
+        options.store.transaction(tenantId, (tx) => tx.claimDueActions({ now: engine.clock.now(), limit: n, owner: id, leaseMs, perCampaignLimit }));
       const results: Partial<Record<WorkerResult, number>> = {};
       const count = (r: WorkerResult) => {
         results[r] = (results[r] ?? 0) + 1;
         stats[r] = (stats[r] ?? 0) + 1;
       };
-      const round = batchTransactions
-        ? engine.processClaimedBatch(tenantId, claimed, id, { concurrency, ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}) }).then((settled) =>
-            settled.forEach((s, i) => {
-              if (s.status === 'fulfilled') count(s.value);
-              else {
-                // The action stays claimed until its lease expires; a later round takes it over.
+      const tally = (claimed: readonly ActionRecord[], settled: ReadonlyArray<PromiseSettledResult<WorkerResult>>) =>
+        settled.forEach((s, i) => {
+          if (s.status === 'fulfilled') count(s.value);
+          else {
+            // The action stays claimed until its lease expires; a later round takes it over.
+            count('error');
+            reportError(s.reason, { tenantId, key: claimed[i]!.key });
+          }
+        });
+      let claimedCount = 0;
+      let round: Promise<unknown>;
+      if (batchTransactions) {
+        // `concurrency / chunkSize` runners, each claiming a chunk, deciding it in one
+        // transaction, sending it and recording it in another, then claiming the next: no
+        // runner waits for another's chunk, and at most `concurrency` sends are in flight.
+        // A round ends when `batchSize` actions were claimed or nothing more is due.
+        let budget = batchSize;
+        const runner = async () => {
+          while (!stopping && budget > 0) {
+            const want = Math.min(chunkSize, budget);
+            budget -= want;
+            const claimed = await claim(want);
+            budget += want - claimed.length;
+            claimedCount += claimed.length;
+            if (claimed.length) tally(claimed, await engine.processClaimedBatch(tenantId, claimed, id, { concurrency: chunkSize, chunkSize }));
+            if (claimed.length < want) break;
+          }
+        };
+        round = Promise.all(Array.from({ length: runners }, runner));
+      } else {
+        const claimed = await claim(batchSize);
+        claimedCount = claimed.length;
+        round = Promise.all(
+          claimed.map((a) =>
+            limit(async () => {
+              try {
+                count(await engine.processClaimed(tenantId, a, id));
+              } catch (e) {
                 count('error');
-                reportError(s.reason, { tenantId, key: claimed[i]!.key });
+                reportError(e, { tenantId, key: a.key });
               }
             }),
-          )
-        : Promise.all(
-            claimed.map((a) =>
-              limit(async () => {
-                try {
-                  count(await engine.processClaimed(tenantId, a, id));
-                } catch (e) {
-                  count('error');
-                  reportError(e, { tenantId, key: a.key });
-                }
-              }),
-            ),
-          );
+          ),
+        );
+      }
       inFlight = round;
       await round;
-      processed += claimed.length;
-      options.onRound?.({ claimed: claimed.length, results });
+      // Campaigns whose last enrollments ended in concurrent transactions are completed here:
+      // on the first round that finds nothing due after one that did, and at least every
+      // settleIntervalMs.
+      const now = engine.clock.now();
+      const drained = !claimedCount && busy.has(tenantId);
+      if (!settledAt.has(tenantId)) settledAt.set(tenantId, now);
+      if (drained || now - settledAt.get(tenantId)! >= settleIntervalMs) {
+        settledAt.set(tenantId, now);
+        await engine.settleCampaigns(tenantId);
+      }
+      if (claimedCount) busy.add(tenantId);
+      else busy.delete(tenantId);
+      if (!claimedCount) continue;
+      processed += claimedCount;
+      options.onRound?.({ claimed: claimedCount, results });
     }
     return processed;
   }

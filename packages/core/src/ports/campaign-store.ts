@@ -245,6 +245,45 @@ export interface StoreTransaction {
    * one, else the all-channel one, else `null`.
    */
   getSuppression(address: string, channel: Channel): Promise<SuppressionRecord | null>;
+  /**
+   * Optional set-based operations (see {@link BulkStoreOperations}). The engine uses them for
+   * a batch of actions; without them it makes the single-row calls. Use
+   * {@link bulkOperations} to get either.
+   */
+  readonly bulk?: BulkStoreOperations;
+}
+
+/**
+ * Set-based operations a store may offer on its transactions (`tx.bulk`), so a batch of
+ * actions costs one statement per kind instead of one per action. Each method means exactly
+ * what the single-row methods it stands for mean (same tenant scoping, same conventions);
+ * rows come back in no particular order, and keys that match nothing are simply absent.
+ */
+export interface BulkStoreOperations {
+  /** {@link StoreTransaction.getAction} for each key. */
+  getActions(keys: readonly string[]): Promise<ActionRecord[]>;
+  /** {@link StoreTransaction.getEnrollment} for each id. */
+  getEnrollments(enrollmentIds: readonly string[]): Promise<EnrollmentRecord[]>;
+  /** {@link StoreTransaction.getOutbound} for each key. */
+  getOutbounds(keys: readonly string[]): Promise<OutboundRecord[]>;
+  /** Every suppression of these addresses: each channel's and the all-channel one (`channel: null`). */
+  listSuppressions(addresses: readonly string[]): Promise<SuppressionRecord[]>;
+  /** {@link StoreTransaction.listOrphanEvents} for each provider message id (each id's events in that order). */
+  listOrphanEvents(providerMessageIds: readonly string[]): Promise<MessageEventRecord[]>;
+  /** {@link StoreTransaction.claimAction} for each key; returns the actions it claimed. */
+  claimActions(keys: readonly string[], options: Omit<ClaimOptions, 'limit'>): Promise<ActionRecord[]>;
+  /**
+   * {@link StoreTransaction.updateEnrollment} for a caller to which "did not apply" is fatal.
+   * The store may hold the write back and run it with others of its kind before its next
+   * statement on that table, or before commit. If the write does not apply (a stale row
+   * version), that statement or the commit fails with a retryable `CONFLICT`
+   * `DriplineError`, so the transaction rolls back: nothing of it is written.
+   */
+  updateEnrollmentOrFail(record: EnrollmentRecord, expectedRowVersion: number): Promise<void>;
+  /** {@link StoreTransaction.finishAction}, fenced, with the failure rule of {@link updateEnrollmentOrFail}. */
+  finishActionOrFail(key: string, owner: string, now: number, status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }): Promise<void>;
+  /** {@link StoreTransaction.insertOutbound} (an existing key does not apply), with the failure rule of {@link updateEnrollmentOrFail}. */
+  insertOutboundOrFail(message: OutboundRecord): Promise<void>;
 }
 
 /** The transactional source of truth. */

@@ -25,6 +25,7 @@ import {
   T0,
   transitionRecord,
 } from './fixtures.js';
+import { bulkOperations } from '../engine/bulk.js';
 
 /** Capabilities a store may lack; each maps to the reason it is skipped. */
 export type StoreCapability = 'concurrency';
@@ -752,6 +753,113 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await tx(t, (s) => s.unsuppress('+15555550199', 'sms'))).toBe(false);
         expect(await tx(t, (s) => s.unsuppress('x@example.test', null))).toBe(true);
         expect(await tx(t, (s) => s.getSuppression('x@example.test', 'email'))).toBeNull();
+      });
+    });
+
+    describe('bulk operations (tx.bulk, or their single-row stand-ins)', () => {
+      const isConflict = (e: unknown) => (e as { code?: string }).code === 'CONFLICT';
+
+      it('reads actions, enrollments, outbox rows, suppressions and orphan events by key list; unknown keys and other tenants are absent', async () => {
+        const t = freshTenant();
+        const other = freshTenant('b');
+        const a = await seed(t, 'c1', 'active', 'alice');
+        const b = await seed(t, 'c1', 'active', 'bob');
+        const x = await seed(other, 'c1', 'active', 'alice');
+        await insertActions(t, [actionRecord(t, a, 'ka', T0), actionRecord(t, b, 'kb', T0)]);
+        await insertActions(other, [actionRecord(other, x, 'kx', T0)]);
+        await tx(t, async (s) => {
+          await s.insertOutbound(outboundRecord(t, a, 'ka'));
+          await s.suppress({ tenantId: t, address: 'a@example.test', channel: 'sms', reason: 'STOP', at: T0 });
+          await s.suppress({ tenantId: t, address: 'a@example.test', channel: null, reason: 'complaint', at: T0 });
+          await s.insertEvent(eventRecord(t, 'ev2', { providerMessageId: 'pm1', at: T0 + 2 }));
+          await s.insertEvent(eventRecord(t, 'ev1', { providerMessageId: 'pm1', at: T0 + 1 }));
+          await s.insertEvent(eventRecord(t, 'ev3', { providerMessageId: 'pm2', messageKey: 'ka' }));
+        });
+        await tx(other, (s) => s.insertOutbound(outboundRecord(other, x, 'kx')));
+        await tx(t, async (s) => {
+          const bulk = bulkOperations(s);
+          const actions = await bulk.getActions(['ka', 'kb', 'kx', 'missing']);
+          expect(sortBy(actions, (r) => r.key)).toEqual([await s.getAction('ka'), await s.getAction('kb')]);
+          const enrollments = await bulk.getEnrollments([a.enrollment.id, b.enrollment.id, 'missing']);
+          expect(sortBy(enrollments, (r) => r.enrollment.id)).toEqual(sortBy([(await s.getEnrollment(a.enrollment.id))!, (await s.getEnrollment(b.enrollment.id))!], (r) => r.enrollment.id));
+          expect(await bulk.getOutbounds(['ka', 'kb', 'kx'])).toEqual([await s.getOutbound('ka')]);
+          const sup = await bulk.listSuppressions(['a@example.test', 'nobody@example.test']);
+          expect(sortBy(sup, (r) => String(r.channel)).map((r) => [r.channel, r.reason])).toEqual([[null, 'complaint'], ['sms', 'STOP']]);
+          // Orphans only (ev3 is attached), each id's in listOrphanEvents' order.
+          expect((await bulk.listOrphanEvents(['pm1', 'pm2', 'pm3'])).map((e) => e.providerEventId)).toEqual(['ev1', 'ev2']);
+        });
+      });
+
+      it('claims due pending actions by key list, and nothing else', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        const p = await seed(t, 'paused', 'paused', 'carol');
+        await insertActions(t, [actionRecord(t, e, 'due', T0), actionRecord(t, e, 'later', T0 + 10), actionRecord(t, e, 'held', T0), actionRecord(t, p, 'paused-one', T0)]);
+        await tx(t, (s) => s.claimAction('held', claimAt(T0, 'w1')));
+        const claimed = await tx(t, (s) => bulkOperations(s).claimActions(['due', 'later', 'held', 'paused-one', 'missing'], { now: T0, owner: 'w2', leaseMs: LEASE }));
+        expect(claimed).toMatchObject([{ key: 'due', status: 'running', leaseOwner: 'w2', leaseExpiresAt: T0 + LEASE, attempts: 1 }]);
+        expect(await getAction(t, 'due')).toEqual(claimed[0]);
+        expect((await getAction(t, 'held'))?.leaseOwner).toBe('w1');
+      });
+
+      it('OrFail writes that apply are committed; one that does not fails the transaction, and nothing of it is written', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await insertActions(t, [actionRecord(t, e, 'k1', T0), actionRecord(t, e, 'k2', T0)]);
+        await tx(t, (s) => s.claimDueActions(claimAt(T0, 'w1')));
+        const current = (await tx(t, (s) => s.getEnrollment(e.enrollment.id)))!;
+        const moved = { ...current, enrollment: { ...current.enrollment, nodeId: 'next', visit: 2 } };
+
+        // Everything applies: committed together.
+        await tx(t, async (s) => {
+          const bulk = bulkOperations(s);
+          await bulk.updateEnrollmentOrFail(moved, current.rowVersion);
+          await bulk.finishActionOrFail('k1', 'w1', T0 + 1, 'done');
+          await bulk.insertOutboundOrFail(outboundRecord(t, e, 'k1'));
+        });
+        expect(await tx(t, (s) => s.getEnrollment(e.enrollment.id))).toMatchObject({ rowVersion: current.rowVersion + 1, enrollment: { nodeId: 'next', visit: 2 } });
+        expect((await getAction(t, 'k1'))?.status).toBe('done');
+        expect((await tx(t, (s) => s.getOutbound('k1')))?.status).toBe('sending');
+
+        // A stale row version, a lost lease, an existing outbox key: each fails with CONFLICT
+        // (at once or at commit) and takes the transaction's other writes with it.
+        const attempts: Array<(s: StoreTransaction) => Promise<void>> = [
+          (s) => bulkOperations(s).updateEnrollmentOrFail(moved, current.rowVersion),
+          (s) => bulkOperations(s).finishActionOrFail('k2', 'someone-else', T0 + 1, 'done'),
+          (s) => bulkOperations(s).insertOutboundOrFail(outboundRecord(t, e, 'k1')),
+        ];
+        for (const attempt of attempts) {
+          const err = await tx(t, async (s) => {
+            await s.insertOutbound(outboundRecord(t, e, 'side-effect'));
+            await attempt(s);
+          }).then(
+            () => null,
+            (x: unknown) => x,
+          );
+          expect(isConflict(err)).toBe(true);
+          expect(await tx(t, (s) => s.getOutbound('side-effect'))).toBeNull();
+        }
+        expect((await getAction(t, 'k2'))?.status).toBe('running');
+        expect((await tx(t, (s) => s.getEnrollment(e.enrollment.id)))?.rowVersion).toBe(current.rowVersion + 1);
+      });
+
+      it('a transaction reads its own buffered OrFail writes', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await insertActions(t, [actionRecord(t, e, 'k', T0)]);
+        await tx(t, (s) => s.claimDueActions(claimAt(T0, 'w1')));
+        await tx(t, async (s) => {
+          const bulk = bulkOperations(s);
+          const cur = (await s.getEnrollment(e.enrollment.id))!;
+          await bulk.updateEnrollmentOrFail({ ...cur, enrollment: { ...cur.enrollment, visit: 7 } }, cur.rowVersion);
+          await bulk.finishActionOrFail('k', 'w1', T0 + 1, 'pending', { runAt: T0 + 50, lastError: 'deferred' });
+          await bulk.insertOutboundOrFail(outboundRecord(t, e, 'k'));
+          await s.updateOutbound('k', { status: 'sent', providerMessageId: 'pm-1' });
+          expect((await s.getEnrollment(e.enrollment.id))?.enrollment.visit).toBe(7);
+          expect(await s.getAction('k')).toMatchObject({ status: 'pending', runAt: T0 + 50, lastError: 'deferred', leaseOwner: null });
+          expect(await s.getOutbound('k')).toMatchObject({ status: 'sent', providerMessageId: 'pm-1' });
+          expect((await s.findOutboundByProviderId('pm-1'))?.key).toBe('k');
+        });
       });
     });
 
