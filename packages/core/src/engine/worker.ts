@@ -148,7 +148,12 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
             if (claimed.length < want) break;
           }
         };
-        round = Promise.all(Array.from({ length: runners }, runner));
+        // Every runner ends before the round does (a failed claim in one must not let the next
+        // round start beside the others' chunks); then the first failure is reported.
+        round = Promise.allSettled(Array.from({ length: runners }, runner)).then((all) => {
+          const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        });
       } else {
         const claimed = await claim(batchSize);
         claimedCount = claimed.length;
