@@ -281,6 +281,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     finishes: new Map(),
   });
   const conflict = (message: string, details: Record<string, unknown>) => new DriplineError('CONFLICT', message, { retryable: true, details });
+  /** The items of a checked batch write whose key the statement did not return. */
+  const notApplied = <T>(items: readonly T[], keyOf: (item: T) => string, returned: readonly Row[], column: string): T[] => {
+    if (returned.length === items.length) return [];
+    const applied = new Set(returned.map((x) => x[column] as string));
+    return items.filter((item) => !applied.has(keyOf(item)));
+  };
   const sorted = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
   function makeTx(client: PgClientLike, tenantId: string, pending: Pending): StoreTransaction & { flush(): Promise<void> } {
@@ -325,9 +331,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           return { id, status: e.status, node_id: e.nodeId, visit: e.visit, plan_version: e.planVersion, enrollment: e, contact: record.contact, expected, next };
         });
         const r = await exec(sql.updateEnrollments, [tenantId, json(batch), batch.map((b) => b.id)]);
-        if (r.rows.length !== batch.length) {
-          const applied = new Set(r.rows.map((x) => x.id as string));
-          const stale = updates.filter(([id]) => !applied.has(id));
+        const stale = notApplied(updates, ([id]) => id, r.rows, 'id');
+        if (stale.length) {
           throw conflict(`enrollment "${stale[0]![0]}" changed concurrently (row version ${stale[0]![1].expected})${stale.length > 1 ? ` and ${stale.length - 1} more` : ''}`, {
             enrollmentIds: stale.map(([id]) => id),
           });
@@ -338,9 +343,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         pending.finishes = new Map();
         const batch = finishes.map(([key, f]) => ({ key, owner: f.owner, now: f.now, status: f.status, run_at: f.runAt, last_error: f.lastError }));
         const r = await exec(sql.finishActions, [tenantId, json(batch), batch.map((b) => b.key)]);
-        if (r.rows.length !== batch.length) {
-          const applied = new Set(r.rows.map((x) => x.key as string));
-          const lost = batch.filter((b) => !applied.has(b.key)).map((b) => b.key);
+        const lost = notApplied(batch, (b) => b.key, r.rows, 'key').map((b) => b.key);
+        if (lost.length) {
           throw conflict(`lease on action "${lost[0]}" was lost${lost.length > 1 ? ` (and ${lost.length - 1} more)` : ''}; nothing was written`, { keys: lost });
         }
       }
@@ -367,9 +371,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
             updated_at: m.updatedAt,
           }));
           const r = await exec(sql.insertOutbounds, [tenantId, json(batch)]);
-          if (r.rows.length !== batch.length) {
-            const applied = new Set(r.rows.map((x) => x.key as string));
-            const dup = batch.filter((b) => !applied.has(b.key)).map((b) => b.key);
+          const dup = notApplied(batch, (b) => b.key, r.rows, 'key').map((b) => b.key);
+          if (dup.length) {
             throw conflict(`message "${dup[0]}" is already in the outbox${dup.length > 1 ? ` (and ${dup.length - 1} more)` : ''}`, { keys: dup });
           }
         }

@@ -87,7 +87,13 @@ export function chunkCache(inner: StoreTransaction): ChunkCache {
   const outbounds = new Map<string, OutboundRecord | null>();
   const suppressions = new Map<string, SuppressionRecord[]>();
   const orphans = new Map<string, MessageEventRecord[]>();
-  const missing = (ids: readonly string[] | undefined, cache: Map<string, unknown>) => [...new Set(ids ?? [])].filter((id) => !cache.has(id));
+  /** Reads the ids not cached yet in one call: each starts empty (absent rows stay so), then `put` files what came back. */
+  const load = async <T, V>(ids: readonly string[] | undefined, cache: Map<string, V>, empty: () => V, read: (ids: readonly string[]) => Promise<T[]>, put: (row: T) => unknown) => {
+    const wanted = [...new Set(ids ?? [])].filter((id) => !cache.has(id));
+    if (!wanted.length) return;
+    for (const id of wanted) cache.set(id, empty());
+    for (const row of await read(wanted)) put(row);
+  };
 
   const overrides: Partial<StoreTransaction> = {
     async getAction(key) {
@@ -188,31 +194,11 @@ export function chunkCache(inner: StoreTransaction): ChunkCache {
   return {
     tx,
     async prefetch(want) {
-      const a = missing(want.actions, actions);
-      if (a.length) {
-        for (const k of a) actions.set(k, null);
-        for (const r of await bulk.getActions(a)) actions.set(r.key, r);
-      }
-      const e = missing(want.enrollments, enrollments);
-      if (e.length) {
-        for (const id of e) enrollments.set(id, null);
-        for (const r of await bulk.getEnrollments(e)) enrollments.set(r.enrollment.id, r);
-      }
-      const o = missing(want.outbounds, outbounds);
-      if (o.length) {
-        for (const k of o) outbounds.set(k, null);
-        for (const r of await bulk.getOutbounds(o)) outbounds.set(r.key, r);
-      }
-      const s = missing(want.suppressions, suppressions);
-      if (s.length) {
-        for (const address of s) suppressions.set(address, []);
-        for (const r of await bulk.listSuppressions(s)) suppressions.get(r.address)?.push(r);
-      }
-      const p = missing(want.orphansOf, orphans);
-      if (p.length) {
-        for (const id of p) orphans.set(id, []);
-        for (const r of await bulk.listOrphanEvents(p)) if (r.providerMessageId !== null) orphans.get(r.providerMessageId)?.push(r);
-      }
+      await load(want.actions, actions, () => null, (ids) => bulk.getActions(ids), (r) => actions.set(r.key, r));
+      await load(want.enrollments, enrollments, () => null, (ids) => bulk.getEnrollments(ids), (r) => enrollments.set(r.enrollment.id, r));
+      await load(want.outbounds, outbounds, () => null, (ids) => bulk.getOutbounds(ids), (r) => outbounds.set(r.key, r));
+      await load(want.suppressions, suppressions, () => [], (ids) => bulk.listSuppressions(ids), (r) => suppressions.get(r.address)?.push(r));
+      await load(want.orphansOf, orphans, () => [], (ids) => bulk.listOrphanEvents(ids), (r) => r.providerMessageId !== null && orphans.get(r.providerMessageId)?.push(r));
     },
   };
 }
