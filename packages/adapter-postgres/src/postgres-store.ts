@@ -9,6 +9,8 @@ import type {
   CampaignRecord,
   CampaignStatus,
   CampaignStore,
+  ChunkClaimRequest,
+  ClaimedChunk,
   EnrollmentRecord,
   MessageEventRecord,
   OutboundRecord,
@@ -16,20 +18,10 @@ import type {
   SuppressionRecord,
   TransitionAuditRecord,
 } from '@dripline/core';
-import { appendTransitionsSql, incrementAnalyticsSql, insertActionsSql, insertEnrollmentsSql } from './sql/batch-inserts.js';
-import {
-  claimActionsSql,
-  finishActionsSql,
-  getActionsSql,
-  getEnrollmentsSql,
-  getOutboundsSql,
-  insertOutboundsSql,
-  listOrphanEventsSql,
-  listSuppressionsSql,
-  updateEnrollmentsSql,
-  updateOutboundsSql,
-} from './sql/bulk.js';
-import { claimActionSql, claimDueActionsSql, finishActionSql } from './sql/claim-due-actions.js';
+import { insertEnrollmentsSql } from './sql/batch-inserts.js';
+import { getActionsSql, getEnrollmentsSql, getOutboundsSql, listOrphanEventsSql, listSuppressionsSql } from './sql/bulk.js';
+import { claimActionSql, claimSql, finishActionSql } from './sql/claim.js';
+import { commitWritesSql } from './sql/commit-writes.js';
 import { guardClient, num, numOrNull, quoteSchema, toPool, type PgClientLike, type PgDatabase } from './postgres-pool.js';
 
 /** Options of {@link createPostgresStore}. */
@@ -39,11 +31,17 @@ export interface PostgresStoreOptions {
   /** The schema `migrate` created. Default `dripline`. */
   schema?: string;
   /**
-   * Run `set_config('dripline.tenant_id', tenant, true)` at the start of every transaction,
-   * which the row-level-security policies read. Default true; set false to save that round
-   * trip when the policies are not installed.
+   * Set the tenant for the row-level-security policies (`set_config('dripline.tenant_id',
+   * tenant, true)`) at the start of every transaction. `'auto'` (the default) asks the
+   * database once, at the store's first transaction, whether the schema's tables have
+   * row-level security enabled (`migrate(db, { rowLevelSecurity: true })`) and sets the
+   * tenant only if they do. A store that sets the tenant opens every transaction with BEGIN;
+   * one that does not runs reads on their own and commits a transaction whose writes it
+   * buffered with a single statement, which saves two round trips per transaction. Enabling
+   * row-level security on a schema that running stores already use needs them restarted (or
+   * created with `true`).
    */
-  setTenant?: boolean;
+  setTenant?: boolean | 'auto';
   /**
    * Send statements as named prepared statements (`{ name, text, values }`), so PostgreSQL
    * parses and plans each of the store's ~30 statements once per connection instead of on
@@ -79,6 +77,13 @@ const OUTBOUND_COLUMNS: Record<string, string> = {
 };
 
 const json = (v: unknown) => JSON.stringify(v);
+const emptyChunk = (): ClaimedChunk => ({ actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] });
+/** A claim request as `dripline_claim` takes it (keys sorted, so claimers lock shared rows in the same order). */
+const claimParam = (r: ChunkClaimRequest) => {
+  const keys = r.keys ? [...new Set(r.keys)].sort() : null;
+  const limit = keys ? keys.length : (r.limit ?? 10);
+  return { now: r.now, owner: r.owner, lease_ms: r.leaseMs, limit, per_campaign: keys ? limit : (r.perCampaignLimit ?? limit), ...(keys ? { keys } : {}) };
+};
 const extraOf = (r: object, known: Set<string>) => Object.fromEntries(Object.entries(r).filter(([k, v]) => !known.has(k) && v !== undefined));
 
 function toCampaign(r: Row): CampaignRecord {
@@ -227,182 +232,292 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const schemaName = options.schema ?? 'dripline';
   const s = quoteSchema(schemaName);
   const pool = toPool(options.pool);
-  const setTenant = options.setTenant ?? true;
   const isPglite = typeof (options.pool as { connect?: unknown }).connect !== 'function';
   const prepare = options.prepare ?? !isPglite;
   const sql = {
-    claimDue: claimDueActionsSql(s),
+    claim: claimSql(s),
     claimOne: claimActionSql(s),
     finish: finishActionSql(s),
     insertEnrollments: insertEnrollmentsSql(s),
-    insertActions: insertActionsSql(s),
-    appendTransitions: appendTransitionsSql(s),
-    incrementAnalytics: incrementAnalyticsSql(s),
     getActions: getActionsSql(s),
     getEnrollments: getEnrollmentsSql(s),
     getOutbounds: getOutboundsSql(s),
     listSuppressions: listSuppressionsSql(s),
     listOrphanEvents: listOrphanEventsSql(s),
-    claimActions: claimActionsSql(s),
-    updateEnrollments: updateEnrollmentsSql(s),
-    finishActions: finishActionsSql(s),
-    insertOutbounds: insertOutboundsSql(s),
-    updateOutbounds: updateOutboundsSql(s),
+    commitWrites: commitWritesSql(s),
   };
 
   /**
-   * Write-behind within one transaction: the engine applies a page's effects contact by
-   * contact (insertActions, appendTransitions, incrementAnalytics, updateOutbound per
-   * enrollment), which would be one round trip each. These blind writes are buffered and
-   * flushed as one set-based statement per kind before the next statement on the same table,
-   * or COMMIT, so a transaction still reads its own writes and a failing write still fails
-   * the transaction.
-   *
-   * The bulk `OrFail` writes (enrollment updates, action finishes, outbox inserts) are
-   * buffered the same way; their flush checks that every row applied and otherwise throws a
-   * CONFLICT, which rolls the transaction back (core's BulkStoreOperations contract).
+   * Whether transactions set `dripline.tenant_id` for the row-level-security policies (and so
+   * must open with BEGIN). `'auto'` asks the database once whether the schema's tables have
+   * row-level security enabled.
+   */
+  let tenantSetting: Promise<boolean> | null = typeof options.setTenant === 'boolean' ? Promise.resolve(options.setTenant) : null;
+  const needsTenant = (client: PgClientLike): Promise<boolean> => {
+    tenantSetting ??= client
+      .query(`select coalesce(bool_or(c.relrowsecurity), false) as rls from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1`, [schemaName])
+      .then((r) => r.rows[0]?.rls === true)
+      .catch((e: unknown) => {
+        tenantSetting = null; // ask again next time
+        throw e;
+      });
+    return tenantSetting;
+  };
+
+  /**
+   * Write-behind within one transaction: the engine's writes are mostly blind or checked
+   * writes whose result it does not read back (insertActions, cancelActions,
+   * appendTransitions, incrementAnalytics, updateOutbound, and the bulk `OrFail` writes:
+   * enrollment updates, action finishes, outbox inserts, lease checks). They are buffered and
+   * written by one call (sql/commit-writes.ts) before the next statement that reads or
+   * writes a table they touch, or at commit. A checked write that does not apply makes that
+   * statement fail with a CONFLICT, which rolls the transaction back (core's
+   * BulkStoreOperations contract), so a transaction still reads its own writes and a failing
+   * write still fails the transaction.
    */
   interface Pending {
-    actions: ActionRecord[];
-    transitions: TransitionAuditRecord[];
-    analytics: Map<string, Record<string, number>>;
-    outboundUpdates: Map<string, Record<string, unknown>>;
-    outboundInserts: Map<string, OutboundRecord>;
-    enrollmentUpdates: Map<string, { record: EnrollmentRecord; expected: number; next: number }>;
+    actions: Map<string, ActionRecord>;
+    cancels: Set<string>;
     finishes: Map<string, { owner: string; now: number; status: string; runAt: number | null; lastError: string | null }>;
+    leases: Map<string, { owner: string; now: number }>;
+    /** Enrollment updates, the row serialised at the call (a copy the caller cannot change). */
+    enrollmentUpdates: Map<string, { json: string; expected: number; next: number }>;
+    outboundInserts: Map<string, OutboundRecord>;
+    outboundUpdates: Map<string, Record<string, unknown>>;
+    /** Audit rows, each serialised when it was buffered. */
+    transitions: string[];
+    analytics: Map<string, Record<string, number>>;
+    noOrphans: Set<string>;
+    /** Counters to read at commit (readAnalyticsAtCommit). */
+    analyticsReads: Array<{ ids: string[]; resolve: (v: Record<string, Record<string, number>>) => void; reject: (e: unknown) => void }>;
+    /** A claim to make with the commit (claimAtCommit). */
+    claim: { request: ChunkClaimRequest; resolve: (v: ClaimedChunk) => void; reject: (e: unknown) => void } | null;
   }
   const newPending = (): Pending => ({
-    actions: [],
+    actions: new Map(),
+    cancels: new Set(),
+    finishes: new Map(),
+    leases: new Map(),
+    enrollmentUpdates: new Map(),
+    outboundInserts: new Map(),
+    outboundUpdates: new Map(),
     transitions: [],
     analytics: new Map(),
-    outboundUpdates: new Map(),
-    outboundInserts: new Map(),
-    enrollmentUpdates: new Map(),
-    finishes: new Map(),
+    noOrphans: new Set(),
+    analyticsReads: [],
+    claim: null,
   });
-  const conflict = (message: string, details: Record<string, unknown>) => new DriplineError('CONFLICT', message, { retryable: true, details });
-  /** The items of a checked batch write whose key the statement did not return. */
-  const notApplied = <T>(items: readonly T[], keyOf: (item: T) => string, returned: readonly Row[], column: string): T[] => {
-    if (returned.length === items.length) return [];
-    const applied = new Set(returned.map((x) => x[column] as string));
-    return items.filter((item) => !applied.has(keyOf(item)));
+  /** Whether anything but reads at commit is buffered. */
+  const hasWrites = (p: Pending) =>
+    p.actions.size > 0 ||
+    p.cancels.size > 0 ||
+    p.finishes.size > 0 ||
+    p.leases.size > 0 ||
+    p.enrollmentUpdates.size > 0 ||
+    p.outboundInserts.size > 0 ||
+    p.outboundUpdates.size > 0 ||
+    p.transitions.length > 0 ||
+    p.analytics.size > 0 ||
+    p.noOrphans.size > 0;
+  /** The tables a buffer writes (or checks), as they appear in statement texts. */
+  const tablesOf = (p: Pending): string[] => {
+    const t: string[] = [];
+    if (p.actions.size || p.cancels.size || p.finishes.size || p.leases.size) t.push('.scheduled_actions');
+    if (p.enrollmentUpdates.size) t.push('.contact_campaigns');
+    if (p.outboundInserts.size || p.outboundUpdates.size) t.push('.outbound_messages');
+    if (p.transitions.length) t.push('.campaign_transitions');
+    if (p.analytics.size) t.push('.campaign_analytics');
+    return t;
   };
+  const conflict = (message: string, details: Record<string, unknown>) => new DriplineError('CONFLICT', message, { retryable: true, details });
   const sorted = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  /** A `dripline_conflict` exception (SQLSTATE DL409) as the CONFLICT error the port promises; other errors as they are. */
+  const asConflict = (e: unknown): unknown => {
+    const err = e as { code?: string; detail?: string };
+    if (err?.code !== 'DL409') return e;
+    let what: Record<string, string[] | undefined> = {};
+    try {
+      what = JSON.parse(err.detail ?? '{}') as typeof what;
+    } catch {
+      // keep the generic message
+    }
+    const parts: string[] = [];
+    const list = (keys: string[] | undefined, say: (first: string) => string) => {
+      if (keys?.length) parts.push(`${say(keys[0]!)}${keys.length > 1 ? ` (and ${keys.length - 1} more)` : ''}`);
+    };
+    list(what.enrollments, (id) => `enrollment "${id}" changed concurrently`);
+    list(what.finishes, (k) => `lease on action "${k}" was lost`);
+    list(what.leases, (k) => `lease on action "${k}" was lost`);
+    list(what.outbox, (k) => `message "${k}" is already in the outbox`);
+    list(what.orphans, (id) => `provider message "${id}" has orphan events to apply`);
+    return new DriplineError('CONFLICT', `${parts.join('; ') || 'a checked write did not apply'}; nothing was written`, { retryable: true, details: what, cause: e });
+  };
 
-  function makeTx(client: PgClientLike, tenantId: string, pending: Pending): StoreTransaction & { flush(): Promise<void> } {
+  interface TxState {
+    /** BEGIN was sent: statements run in the transaction, COMMIT ends it. */
+    begun: boolean;
+    /** The tenant must be set (row-level security): BEGIN is sent at once. */
+    setTenant: boolean;
+  }
+
+  function makeTx(client: PgClientLike, tenantId: string, pending: Pending, state: TxState): StoreTransaction & { commit(): Promise<void> } {
     /** Runs a parameterised statement, as a named prepared statement on pg (see `prepare`). */
     const exec = (text: string, values: unknown[]) => (prepare ? client.query({ name: statementName(text), text, values }) : client.query(text, values));
     /**
-     * Writes what is buffered: everything (before COMMIT), or only the kinds a statement
-     * reads or writes (its text names the table). No table has a trigger or a foreign key,
-     * so a buffered row can only matter to statements on its own table.
+     * BEGIN, once, before the first statement that writes. Until then the transaction's reads
+     * run on their own: under READ COMMITTED every statement takes a fresh snapshot anyway,
+     * and a read holds no lock, so a read before BEGIN sees what it would have seen after
+     * it. A transaction that only reads never opens one; one whose writes are all buffered
+     * commits them with a single statement (see `commit`).
      */
-    const flush = async (text?: string) => {
-      if (pending.actions.length && (text === undefined || text.includes('.scheduled_actions'))) {
-        const actions = pending.actions;
-        pending.actions = [];
-        const batch = actions.map((a) => ({
-          key: a.key,
-          campaign_id: a.campaignId,
-          enrollment_id: a.enrollmentId,
-          kind: a.kind,
-          node_id: a.nodeId,
-          visit: a.visit,
-          run_at: a.runAt,
-          status: a.status,
-          attempts: a.attempts,
-          lease_owner: a.leaseOwner,
-          lease_expires_at: a.leaseExpiresAt,
-          last_error: a.lastError,
-          payload: extraOf(a, ACTION_KNOWN),
-        }));
-        await exec(sql.insertActions, [tenantId, json(batch)]);
+    const begin = () => beginOn(client, tenantId, state);
+
+    /**
+     * Writes everything buffered with one call of `dripline_write` (sql/commit-writes.ts).
+     * With `reads`, also answers the counters read at commit. Outside a transaction the call
+     * is the whole transaction.
+     */
+    const writeBuffered = async (reads: Pending['analyticsReads'], claim: ChunkClaimRequest | null): Promise<{ analytics: Record<string, Record<string, number>>; chunk: ClaimedChunk | null }> => {
+      const p = { ...pending };
+      // Taken now: what the caller buffers while the statement runs goes in the next one.
+      pending.actions = new Map();
+      pending.cancels = new Set();
+      pending.finishes = new Map();
+      pending.leases = new Map();
+      pending.enrollmentUpdates = new Map();
+      pending.outboundInserts = new Map();
+      pending.outboundUpdates = new Map();
+      pending.transitions = [];
+      pending.analytics = new Map();
+      pending.noOrphans = new Set();
+      const actions = [...p.actions.values()].map((a) => ({
+        key: a.key,
+        campaign_id: a.campaignId,
+        enrollment_id: a.enrollmentId,
+        kind: a.kind,
+        node_id: a.nodeId,
+        visit: a.visit,
+        run_at: a.runAt,
+        status: a.status,
+        attempts: a.attempts,
+        lease_owner: a.leaseOwner,
+        lease_expires_at: a.leaseExpiresAt,
+        last_error: a.lastError,
+        payload: extraOf(a, ACTION_KNOWN),
+      }));
+      const finishes = sorted(p.finishes).map(([key, f]) => ({ key, owner: f.owner, now: f.now, status: f.status, run_at: f.runAt, last_error: f.lastError }));
+      const leases = sorted(p.leases).map(([key, l]) => ({ key, owner: l.owner, now: l.now }));
+      const enrollments = sorted(p.enrollmentUpdates);
+      const outbox = sorted(p.outboundInserts).map(([, m]) => ({
+        key: m.key,
+        campaign_id: m.campaignId,
+        contact_id: m.contactId,
+        enrollment_id: m.enrollmentId,
+        node_id: m.nodeId,
+        channel: m.channel,
+        recipient: m.to,
+        subject: m.subject ?? null,
+        body: m.body,
+        status: m.status,
+        provider_message_id: m.providerMessageId,
+        failure_reason: m.failureReason,
+        attempts: m.attempts,
+        created_at: m.createdAt,
+        updated_at: m.updatedAt,
+      }));
+      const patches = sorted(p.outboundUpdates);
+      const counters: Array<{ campaign_id: string; counter: string; delta: number }> = [];
+      for (const [campaignId, deltas] of sorted(p.analytics)) for (const [counter, delta] of Object.entries(deltas)) counters.push({ campaign_id: campaignId, counter, delta });
+      const readIds = [...new Set(reads.flatMap((r) => r.ids))];
+      let r;
+      try {
+        r = await exec(sql.commitWrites, [
+          tenantId,
+          json(actions),
+          [...p.cancels].sort(),
+          json(finishes),
+          finishes.map((f) => f.key),
+          json(leases),
+          leases.map((l) => l.key),
+          // Each row was serialised when it was buffered.
+          `[${enrollments.map(([, u]) => u.json).join(',')}]`,
+          enrollments.map(([id]) => id),
+          json(outbox),
+          json(patches.map(([, patch]) => patch)),
+          patches.map(([k]) => k),
+          `[${p.transitions.join(',')}]`,
+          json(counters),
+          [...p.noOrphans],
+          readIds,
+          claim ? json(claimParam(claim)) : null,
+        ]);
+      } catch (e) {
+        throw asConflict(e);
       }
-      if (pending.transitions.length && (text === undefined || text.includes('.campaign_transitions'))) {
-        const records = pending.transitions;
-        pending.transitions = [];
-        await exec(sql.appendTransitions, [tenantId, json(records.map((r) => ({ ...r, tenantId })))]);
-      }
-      if ((pending.enrollmentUpdates.size) && (text === undefined || text.includes('.contact_campaigns'))) {
-        const updates = sorted(pending.enrollmentUpdates);
-        pending.enrollmentUpdates = new Map();
-        const batch = updates.map(([id, { record, expected, next }]) => {
-          const e = record.enrollment;
-          return { id, status: e.status, node_id: e.nodeId, visit: e.visit, plan_version: e.planVersion, enrollment: e, contact: record.contact, expected, next };
-        });
-        const r = await exec(sql.updateEnrollments, [tenantId, json(batch), batch.map((b) => b.id)]);
-        const stale = notApplied(updates, ([id]) => id, r.rows, 'id');
-        if (stale.length) {
-          throw conflict(`enrollment "${stale[0]![0]}" changed concurrently (row version ${stale[0]![1].expected})${stale.length > 1 ? ` and ${stale.length - 1} more` : ''}`, {
-            enrollmentIds: stale.map(([id]) => id),
-          });
-        }
-      }
-      if (pending.finishes.size && (text === undefined || text.includes('.scheduled_actions'))) {
-        const finishes = sorted(pending.finishes);
-        pending.finishes = new Map();
-        const batch = finishes.map(([key, f]) => ({ key, owner: f.owner, now: f.now, status: f.status, run_at: f.runAt, last_error: f.lastError }));
-        const r = await exec(sql.finishActions, [tenantId, json(batch), batch.map((b) => b.key)]);
-        const lost = notApplied(batch, (b) => b.key, r.rows, 'key').map((b) => b.key);
-        if (lost.length) {
-          throw conflict(`lease on action "${lost[0]}" was lost${lost.length > 1 ? ` (and ${lost.length - 1} more)` : ''}; nothing was written`, { keys: lost });
-        }
-      }
-      if ((pending.outboundInserts.size || pending.outboundUpdates.size) && (text === undefined || text.includes('.outbound_messages'))) {
-        // Inserts first: an update buffered after an insert of the same key must see the row.
-        if (pending.outboundInserts.size) {
-          const inserts = sorted(pending.outboundInserts);
-          pending.outboundInserts = new Map();
-          const batch = inserts.map(([, m]) => ({
-            key: m.key,
-            campaign_id: m.campaignId,
-            contact_id: m.contactId,
-            enrollment_id: m.enrollmentId,
-            node_id: m.nodeId,
-            channel: m.channel,
-            recipient: m.to,
-            subject: m.subject ?? null,
-            body: m.body,
-            status: m.status,
-            provider_message_id: m.providerMessageId,
-            failure_reason: m.failureReason,
-            attempts: m.attempts,
-            created_at: m.createdAt,
-            updated_at: m.updatedAt,
-          }));
-          const r = await exec(sql.insertOutbounds, [tenantId, json(batch)]);
-          const dup = notApplied(batch, (b) => b.key, r.rows, 'key').map((b) => b.key);
-          if (dup.length) {
-            throw conflict(`message "${dup[0]}" is already in the outbox${dup.length > 1 ? ` (and ${dup.length - 1} more)` : ''}`, { keys: dup });
-          }
-        }
-        if (pending.outboundUpdates.size) {
-          const updates = Object.fromEntries(sorted(pending.outboundUpdates));
-          pending.outboundUpdates = new Map();
-          await exec(sql.updateOutbounds, [tenantId, json(updates), Object.keys(updates)]);
-        }
-      }
-      if (pending.analytics.size && (text === undefined || text.includes('.campaign_analytics'))) {
-        const entries = [...pending.analytics];
-        pending.analytics = new Map();
-        for (const [campaignId, deltas] of entries) await exec(sql.incrementAnalytics, [tenantId, campaignId, json(deltas)]);
-      }
+      const result = (r.rows[0]?.result ?? {}) as { analytics?: Record<string, Record<string, number | string>> | null; chunk?: unknown };
+      // Read after this call's increments (dripline_write applies them first).
+      const analytics: Record<string, Record<string, number>> = {};
+      for (const id of readIds) analytics[id] = Object.fromEntries(Object.entries(result.analytics?.[id] ?? {}).map(([k, v]) => [k, num(v)]));
+      return { analytics, chunk: claim ? toChunk(result.chunk) : null };
     };
-    const q = async (text: string, values: unknown[] = []) => {
-      await flush(text);
+
+    /** Writes what is buffered, if a statement about to run touches a table it writes (`text` names it). */
+    const flushFor = async (text: string) => {
+      if (!hasWrites(pending) || !tablesOf(pending).some((t) => text.includes(t))) return;
+      await begin();
+      await writeBuffered([], null);
+    };
+    /** A statement that reads only: runs on its own until the transaction has begun. */
+    const read = async (text: string, values: unknown[] = []) => {
+      await flushFor(text);
       return exec(text, [tenantId, ...values]);
     };
+    /** A statement that writes (or locks): opens the transaction first. */
+    const write = async (text: string, values: unknown[] = []) => {
+      await flushFor(text);
+      await begin();
+      return exec(text, [tenantId, ...values]);
+    };
+    /**
+     * Writes what is buffered now, before a write that touches a key an earlier buffered
+     * write of another kind touched: the commit applies the kinds in a fixed order (inserts,
+     * cancels, finishes...), which must not reorder two writes of one row.
+     */
+    const drain = async () => {
+      if (!hasWrites(pending)) return;
+      await begin();
+      await writeBuffered([], null);
+    };
     const one = async <T>(text: string, values: unknown[], map: (r: Row) => T): Promise<T | null> => {
-      const r = await q(text, values);
+      const r = await read(text, values);
       return r.rows[0] ? map(r.rows[0]) : null;
     };
     const changed = (r: { rowCount?: number | null; rows: unknown[] }) => (r.rowCount ?? r.rows.length) > 0;
 
+    /** Writes what is still buffered and ends the transaction: one call (and COMMIT, if it had begun). */
+    const commit = async () => {
+      const reads = pending.analyticsReads;
+      const claim = pending.claim;
+      pending.analyticsReads = [];
+      pending.claim = null;
+      let done: { analytics: Record<string, Record<string, number>>; chunk: ClaimedChunk | null } | null = null;
+      try {
+        if (hasWrites(pending) || reads.length || claim) done = await writeBuffered(reads, claim?.request ?? null);
+        if (state.begun) await client.query('commit');
+      } catch (e) {
+        for (const r of reads) r.reject(e);
+        claim?.reject(e);
+        throw e;
+      }
+      for (const r of reads) r.resolve(Object.fromEntries(r.ids.map((id) => [id, done?.analytics[id] ?? {}])));
+      if (claim) claim.resolve(done?.chunk ?? emptyChunk());
+    };
+
     return {
       tenantId,
-      flush,
+      commit,
       async insertCampaign(c) {
-        const r = await q(
+        const r = await write(
           `insert into ${s}.campaigns (tenant_id, id, name, status, plan, plan_version, start_at, batch_size, failure_threshold, created_at, updated_at, extra)
            values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12::jsonb) on conflict do nothing returning 1`,
           [c.id, c.name, c.status, json(c.plan), c.planVersion, c.startAt, c.batchSize, c.failureThreshold, c.createdAt, c.updatedAt, json(extraOf(c, CAMPAIGN_KNOWN))],
@@ -429,14 +544,14 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           sets.push(`extra = extra || $${values.length + 1}::jsonb`);
         }
         const set = sets.length ? sets.join(', ') : 'id = id';
-        return changed(await q(`update ${s}.campaigns set ${set} where tenant_id = $1 and id = $2 and ${inJson('status', '$3')}`, values));
+        return changed(await write(`update ${s}.campaigns set ${set} where tenant_id = $1 and id = $2 and ${inJson('status', '$3')}`, values));
       },
       async listCampaigns(status) {
-        const r = await q(`select * from ${s}.campaigns where tenant_id = $1 and ${inJson('status', '$2')} order by id`, [statusParam(status)]);
+        const r = await read(`select * from ${s}.campaigns where tenant_id = $1 and ${inJson('status', '$2')} order by id`, [statusParam(status)]);
         return r.rows.map(toCampaign);
       },
       async insertPlanVersion(p) {
-        const r = await q(
+        const r = await write(
           `insert into ${s}.plan_versions (tenant_id, campaign_id, version, plan, created_at) values ($1, $2, $3, $4::jsonb, $5) on conflict do nothing returning 1`,
           [p.campaignId, p.version, json(p.plan), p.createdAt],
         );
@@ -453,14 +568,14 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       async insertEnrollments(records) {
         if (!records.length) return [];
         const batch = records.map((e) => ({ id: e.enrollment.id, campaign_id: e.campaignId, contact_id: e.contactId, enrollment: e.enrollment, contact: e.contact, row_version: e.rowVersion }));
-        const r = await q(sql.insertEnrollments, [json(batch)]);
+        const r = await write(sql.insertEnrollments, [json(batch)]);
         return r.rows.map((x) => x.id as string);
       },
       getEnrollment: (id) => one(`select * from ${s}.contact_campaigns where tenant_id = $1 and id = $2`, [id], toEnrollment),
       async updateEnrollment(record, expected) {
         const e = record.enrollment;
         return changed(
-          await q(
+          await write(
             `update ${s}.contact_campaigns set status = $3, node_id = $4, visit = $5, plan_version = $6, enrollment = $7::jsonb, contact = $8::jsonb, row_version = $9
              where tenant_id = $1 and id = $2 and row_version = $10`,
             [e.id, e.status, e.nodeId, e.visit, e.planVersion, json(e), json(record.contact), expected + 1, expected],
@@ -468,31 +583,32 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         );
       },
       async listEnrollments(campaignId, { after, limit, status }) {
-        const r = await q(
+        const r = await read(
           `select * from ${s}.contact_campaigns where tenant_id = $1 and campaign_id = $2 and ($3::text is null or id > $3) and ${inJson('status', '$4')} order by id limit $5`,
           [campaignId, after ?? null, statusParam(status), limit],
         );
         return r.rows.map(toEnrollment);
       },
       async countEnrollments(campaignId) {
-        const r = await q(`select status, count(*) as n from ${s}.contact_campaigns where tenant_id = $1 and campaign_id = $2 group by status`, [campaignId]);
+        const r = await read(`select status, count(*) as n from ${s}.contact_campaigns where tenant_id = $1 and campaign_id = $2 group by status`, [campaignId]);
         return Object.fromEntries(r.rows.map((x) => [x.status as string, num(x.n)]));
       },
       async insertActions(actions) {
-        // Copied now: the caller may change its objects before the flush.
-        for (const a of actions) pending.actions.push({ ...a });
+        // An action canceled, finished or fenced earlier in this transaction is written first
+        // (see `drain`).
+        if (actions.some((a) => pending.cancels.has(a.key) || pending.finishes.has(a.key) || pending.leases.has(a.key))) await drain();
+        // Copied now: the caller may change its objects before the flush. A key inserted
+        // twice keeps its first row (the second insert would do nothing).
+        for (const a of actions) if (!pending.actions.has(a.key)) pending.actions.set(a.key, { ...a });
       },
       async cancelActions(keys) {
         if (!keys.length) return;
-        await q(
-          `update ${s}.scheduled_actions set status = 'canceled', lease_owner = null, lease_expires_at = null
-           where tenant_id = $1 and key = any($2::text[]) and status in ('pending', 'running')`,
-          [[...keys]],
-        );
+        if (keys.some((k) => pending.actions.has(k) || pending.finishes.has(k) || pending.leases.has(k))) await drain();
+        for (const k of keys) pending.cancels.add(k);
       },
       getAction: (key) => one(`select * from ${s}.scheduled_actions where tenant_id = $1 and key = $2`, [key], toAction),
       async listActions(campaignId, { after, limit, status, enrollmentId }) {
-        const r = await q(
+        const r = await read(
           `select * from ${s}.scheduled_actions where tenant_id = $1 and campaign_id = $2 and ($3::text is null or key > $3) and ${inJson('status', '$4')}
            and ($5::text is null or enrollment_id = $5) order by key limit $6`,
           [campaignId, after ?? null, statusParam(status), enrollmentId ?? null, limit],
@@ -500,25 +616,25 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return r.rows.map(toAction);
       },
       async countActions(campaignId) {
-        const r = await q(`select status, count(*) as n from ${s}.scheduled_actions where tenant_id = $1 and campaign_id = $2 group by status`, [campaignId]);
+        const r = await read(`select status, count(*) as n from ${s}.scheduled_actions where tenant_id = $1 and campaign_id = $2 group by status`, [campaignId]);
         return Object.fromEntries(r.rows.map((x) => [x.status as string, num(x.n)]));
       },
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }) {
         if (limit <= 0) return [];
-        const r = await q(sql.claimDue, [now, owner, leaseMs, limit, perCampaignLimit ?? limit]);
-        return r.rows
-          .map((x) => ({ order: num(x.claim_order), a: toAction(x) }))
-          .sort((x, y) => x.order - y.order || (x.a.key < y.a.key ? -1 : x.a.key > y.a.key ? 1 : 0))
-          .map((x) => x.a);
+        // Actions only, in claim order (earliest first).
+        const r = await write(sql.claim, [now, owner, leaseMs, limit, perCampaignLimit ?? limit, null, false]);
+        return toChunk(r.rows[0]?.chunk).actions;
       },
-      claimAction: (key, { now, owner, leaseMs }) => one(sql.claimOne, [now, owner, leaseMs, key], toAction),
+      async claimAction(key, { now, owner, leaseMs }) {
+        const r = await write(sql.claimOne, [now, owner, leaseMs, key]);
+        return r.rows[0] ? toAction(r.rows[0]) : null;
+      },
       async finishAction(key, owner, now, status, patch = {}) {
-        await flush(sql.finish);
-        const r = await exec(sql.finish, [tenantId, key, owner, now, status, patch.runAt ?? null, patch.lastError ?? null]);
+        const r = await write(sql.finish, [key, owner, now, status, patch.runAt ?? null, patch.lastError ?? null]);
         return changed(r);
       },
       async insertOutbound(m) {
-        const r = await q(
+        const r = await write(
           `insert into ${s}.outbound_messages (tenant_id, key, campaign_id, contact_id, enrollment_id, node_id, channel, recipient, subject, body, status, provider_message_id, failure_reason, attempts, created_at, updated_at)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) on conflict do nothing returning 1`,
           [m.key, m.campaignId, m.contactId, m.enrollmentId, m.nodeId, m.channel, m.to, m.subject ?? null, m.body, m.status, m.providerMessageId, m.failureReason, m.attempts, m.createdAt, m.updatedAt],
@@ -526,17 +642,23 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return r.rows.length > 0;
       },
       async updateOutbound(key, patch) {
-        // A blind write: buffered, merged per key (later fields win), flushed in one statement.
+        // A blind write: buffered, merged per key (later fields win), written with the rest.
         const fields: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(patch)) if (OUTBOUND_COLUMNS[k] && v !== undefined) fields[k] = v;
         if (!Object.keys(fields).length) return;
+        // A row inserted by this transaction and not written yet takes the patch itself.
+        const inserting = pending.outboundInserts.get(key);
+        if (inserting) {
+          Object.assign(inserting, fields);
+          return;
+        }
         pending.outboundUpdates.set(key, { ...pending.outboundUpdates.get(key), ...fields });
       },
       getOutbound: (key) => one(`select * from ${s}.outbound_messages where tenant_id = $1 and key = $2`, [key], toOutbound),
       findOutboundByProviderId: (id) =>
         one(`select * from ${s}.outbound_messages where tenant_id = $1 and provider_message_id = $2 order by updated_at desc, key limit 1`, [id], toOutbound),
       async listOutbound(campaignId, { after, limit }) {
-        const r = await q(`select * from ${s}.outbound_messages where tenant_id = $1 and campaign_id = $2 and ($3::text is null or key > $3) order by key limit $4`, [
+        const r = await read(`select * from ${s}.outbound_messages where tenant_id = $1 and campaign_id = $2 and ($3::text is null or key > $3) order by key limit $4`, [
           campaignId,
           after ?? null,
           limit,
@@ -544,21 +666,22 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return r.rows.map(toOutbound);
       },
       async listRecentOutboundTimes(to, since) {
-        const r = await q(
+        const r = await read(
           `select created_at from ${s}.outbound_messages where tenant_id = $1 and recipient = $2 and created_at >= $3 and status not in ('failed', 'undelivered') order by created_at`,
           [to, since],
         );
         return r.rows.map((x) => num(x.created_at));
       },
       async appendTransitions(records) {
-        for (const r of records) pending.transitions.push(structuredClone(r));
+        // Serialised now: a copy the caller can no longer change, and the statement's JSON.
+        for (const r of records) pending.transitions.push(json({ ...r, tenantId }));
       },
       async listTransitions(enrollmentId) {
-        const r = await q(`select record from ${s}.campaign_transitions where tenant_id = $1 and enrollment_id = $2 order by seq`, [enrollmentId]);
+        const r = await read(`select record from ${s}.campaign_transitions where tenant_id = $1 and enrollment_id = $2 order by seq`, [enrollmentId]);
         return r.rows.map((x) => ({ ...(x.record as TransitionAuditRecord), tenantId }));
       },
       async insertEvent(ev) {
-        const r = await q(
+        const r = await write(
           `insert into ${s}.message_events (tenant_id, provider_event_id, type, at, provider_message_id, message_key, received_at)
            values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing returning 1`,
           [ev.providerEventId, ev.type, ev.at, ev.providerMessageId, ev.messageKey, ev.receivedAt],
@@ -566,11 +689,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return r.rows.length > 0;
       },
       async listOrphanEvents(providerMessageId) {
-        const r = await q(`select * from ${s}.message_events where tenant_id = $1 and provider_message_id = $2 and message_key is null order by at, seq`, [providerMessageId]);
+        const r = await read(`select * from ${s}.message_events where tenant_id = $1 and provider_message_id = $2 and message_key is null order by at, seq`, [providerMessageId]);
         return r.rows.map(toEvent);
       },
       async attachEvent(providerEventId, messageKey) {
-        await q(`update ${s}.message_events set message_key = $3 where tenant_id = $1 and provider_event_id = $2`, [providerEventId, messageKey]);
+        await write(`update ${s}.message_events set message_key = $3 where tenant_id = $1 and provider_event_id = $2`, [providerEventId, messageKey]);
       },
       async incrementAnalytics(campaignId, deltas) {
         const acc = pending.analytics.get(campaignId) ?? {};
@@ -578,18 +701,18 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         if (Object.keys(acc).length) pending.analytics.set(campaignId, acc);
       },
       async getAnalytics(campaignId) {
-        const r = await q(`select counter, sum(value) as v from ${s}.campaign_analytics where tenant_id = $1 and campaign_id = $2 group by counter`, [campaignId]);
+        const r = await read(`select counter, sum(value) as v from ${s}.campaign_analytics where tenant_id = $1 and campaign_id = $2 group by counter`, [campaignId]);
         return Object.fromEntries(r.rows.map((x) => [x.counter as string, num(x.v)]));
       },
       async suppress(rec) {
-        await q(
+        await write(
           `insert into ${s}.suppressions (tenant_id, address, channel, reason, at) values ($1, $2, $3, $4, $5)
            on conflict (tenant_id, address, channel) do update set reason = excluded.reason, at = excluded.at`,
           [rec.address, rec.channel ?? '*', rec.reason, rec.at],
         );
       },
       async unsuppress(address, channel) {
-        return changed(await q(`delete from ${s}.suppressions where tenant_id = $1 and address = $2 and channel = $3`, [address, channel ?? '*']));
+        return changed(await write(`delete from ${s}.suppressions where tenant_id = $1 and address = $2 and channel = $3`, [address, channel ?? '*']));
       },
       getSuppression: (address, channel) =>
         one(
@@ -600,27 +723,30 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       bulk: {
         async getActions(keys) {
           if (!keys.length) return [];
-          return (await q(sql.getActions, [[...keys]])).rows.map(toAction);
+          return (await read(sql.getActions, [[...keys]])).rows.map(toAction);
         },
         async getEnrollments(ids) {
           if (!ids.length) return [];
-          return (await q(sql.getEnrollments, [[...ids]])).rows.map(toEnrollment);
+          return (await read(sql.getEnrollments, [[...ids]])).rows.map(toEnrollment);
         },
         async getOutbounds(keys) {
           if (!keys.length) return [];
-          return (await q(sql.getOutbounds, [[...keys]])).rows.map(toOutbound);
+          return (await read(sql.getOutbounds, [[...keys]])).rows.map(toOutbound);
         },
         async listSuppressions(addresses) {
           if (!addresses.length) return [];
-          return (await q(sql.listSuppressions, [[...addresses]])).rows.map(toSuppression);
+          return (await read(sql.listSuppressions, [[...addresses]])).rows.map(toSuppression);
         },
         async listOrphanEvents(ids) {
           if (!ids.length) return [];
-          return (await q(sql.listOrphanEvents, [[...ids]])).rows.map(toEvent);
+          return (await read(sql.listOrphanEvents, [[...ids]])).rows.map(toEvent);
         },
         async claimActions(keys, { now, owner, leaseMs }) {
           if (!keys.length) return [];
-          return (await q(sql.claimActions, [now, owner, leaseMs, [...keys]])).rows.map(toAction);
+          // Keys sorted: claimers lock the rows they share in the same order.
+          const sortedKeys = [...new Set(keys)].sort();
+          const r = await write(sql.claim, [now, owner, leaseMs, sortedKeys.length, sortedKeys.length, sortedKeys, false]);
+          return toChunk(r.rows[0]?.chunk).actions;
         },
         async updateEnrollmentOrFail(record, expected) {
           const id = record.enrollment.id;
@@ -628,57 +754,150 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           // A second update of a row whose first is still buffered: one write, from the first's
           // expected version to the second's next (the second must follow on from the first).
           if (held && held.next !== expected) throw conflict(`enrollment "${id}" changed concurrently (row version ${expected})`, { enrollmentIds: [id] });
-          pending.enrollmentUpdates.set(id, { record: { ...record, enrollment: structuredClone(record.enrollment), contact: structuredClone(record.contact) }, expected: held ? held.expected : expected, next: expected + 1 });
+          const e = record.enrollment;
+          const first = held ? held.expected : expected;
+          // Serialised now: a copy the caller can no longer change, and the statement's JSON.
+          const row = json({ id, status: e.status, node_id: e.nodeId, visit: e.visit, plan_version: e.planVersion, enrollment: e, contact: record.contact, expected: first, next: expected + 1 });
+          pending.enrollmentUpdates.set(id, { json: row, expected: first, next: expected + 1 });
         },
         async finishActionOrFail(key, owner, now, status, patch = {}) {
           // A second finish of the same action cannot apply: it is no longer running.
           if (pending.finishes.has(key)) throw conflict(`lease on action "${key}" was lost; nothing was written`, { keys: [key] });
+          if (pending.actions.has(key) || pending.cancels.has(key)) await drain();
+          // A finish fences its action itself.
+          pending.leases.delete(key);
           pending.finishes.set(key, { owner, now, status, runAt: patch.runAt ?? null, lastError: patch.lastError ?? null });
         },
         async insertOutboundOrFail(message) {
           if (pending.outboundInserts.has(message.key)) throw conflict(`message "${message.key}" is already in the outbox`, { keys: [message.key] });
           // An update of this key buffered before the insert must not be applied after it.
-          if (pending.outboundUpdates.has(message.key)) await flush('.outbound_messages');
+          if (pending.outboundUpdates.has(message.key)) await drain();
           pending.outboundInserts.set(message.key, { ...message });
+        },
+        async assertLeasesOrFail(keys, owner, now) {
+          if (keys.some((k) => pending.actions.has(k) || pending.cancels.has(k))) await drain();
+          // An action finished in this transaction is fenced by its finish.
+          for (const key of keys) if (!pending.finishes.has(key)) pending.leases.set(key, { owner, now });
+        },
+        async expectNoOrphanEventsOrFail(ids) {
+          for (const id of ids) pending.noOrphans.add(id);
+        },
+        async readAnalyticsAtCommit(campaignIds) {
+          let resolve!: (v: Record<string, Record<string, number>>) => void;
+          let reject!: (e: unknown) => void;
+          const value = new Promise<Record<string, Record<string, number>>>((res, rej) => {
+            resolve = res;
+            reject = rej;
+          });
+          // Handled here as well: the caller awaits it only if the transaction committed.
+          value.catch(() => undefined);
+          pending.analyticsReads.push({ ids: [...new Set(campaignIds)], resolve, reject });
+          return { value };
+        },
+        async claimAtCommit(request) {
+          if (pending.claim) throw new DriplineError('INVALID_INPUT', 'claimAtCommit was already called in this transaction');
+          let resolve!: (v: ClaimedChunk) => void;
+          let reject!: (e: unknown) => void;
+          const value = new Promise<ClaimedChunk>((res, rej) => {
+            resolve = res;
+            reject = rej;
+          });
+          value.catch(() => undefined);
+          pending.claim = { request, resolve, reject };
+          return { value };
         },
       },
     };
   }
 
+  /** Parses a `dripline_claim` result (one json value). */
+  const toChunk = (v: unknown): ClaimedChunk => {
+    const c = (typeof v === 'string' ? JSON.parse(v) : v) as Record<string, Row[]>;
+    return {
+      actions: c.actions!.map(toAction),
+      enrollments: c.enrollments!.map(toEnrollment),
+      outbounds: c.outbounds!.map(toOutbound),
+      suppressions: c.suppressions!.map(toSuppression),
+      campaigns: c.campaigns!.map(toCampaign),
+    };
+  };
+
+  /** Runs `fn` on a pooled connection; a connection that broke is destroyed, not returned. */
+  async function withClient<T>(fn: (client: PgClientLike, broke: (e: unknown) => void) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    guardClient(client);
+    let broken: Error | undefined;
+    try {
+      return await fn(client, (e) => (broken = e instanceof Error ? e : new Error(String(e))));
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Rolls back a transaction that had begun; a connection that cannot is reported broken. */
+  const rollback = async (client: PgClientLike, state: TxState, broke: (e: unknown) => void) => {
+    if (!state.begun) return;
+    try {
+      await client.query('rollback');
+    } catch (e2) {
+      // The connection is gone: destroy it rather than return it to the pool.
+      broke(e2);
+    }
+  };
+
   return {
     schema: schemaName,
     async transaction<T>(tenantId: string, fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      guardClient(client);
-      let broken: Error | undefined;
-      try {
-        // Transaction-local (true): the setting ends with the transaction, so a pooled
-        // connection never carries a tenant into the next borrower's work. BEGIN and the
-        // setting go in one simple-protocol round trip (a script cannot take parameters, so
-        // the tenant is an escaped literal; measured: one round trip less per transaction).
-        await client.query(setTenant ? `begin; select set_config('dripline.tenant_id', ${escapeLiteral(tenantId)}, true)` : 'begin');
+      return withClient(async (client, broke) => {
+        const state: TxState = { begun: false, setTenant: await needsTenant(client) };
+        const pending = newPending();
         try {
-          const tx = makeTx(client, tenantId, newPending());
+          // Under row-level security every statement needs the tenant: BEGIN comes first.
+          if (state.setTenant) await beginOn(client, tenantId, state);
+          const tx = makeTx(client, tenantId, pending, state);
           const result = await fn(tx);
-          await tx.flush();
-          await client.query('commit');
+          await tx.commit();
           return result;
         } catch (e) {
-          try {
-            await client.query('rollback');
-          } catch (e2) {
-            // The connection is gone: destroy it rather than return it to the pool.
-            broken = e2 instanceof Error ? e2 : new Error(String(e2));
-          }
+          for (const r of pending.analyticsReads) r.reject(e);
+          await rollback(client, state, broke);
           throw e;
         }
-      } finally {
-        client.release(broken);
-      }
+      });
+    },
+    async claimChunk(tenantId: string, request: ChunkClaimRequest): Promise<ClaimedChunk> {
+      if (request.keys && !request.keys.length) return { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+      return withClient(async (client, broke) => {
+        const state: TxState = { begun: false, setTenant: await needsTenant(client) };
+        const c = claimParam(request);
+        const values = [tenantId, c.now, c.owner, c.lease_ms, c.limit, c.per_campaign, c.keys ?? null, true];
+        try {
+          // One statement, its own transaction; under row-level security inside BEGIN … COMMIT.
+          if (state.setTenant) await beginOn(client, tenantId, state);
+          const r = prepare ? await client.query({ name: statementName(sql.claim), text: sql.claim, values }) : await client.query(sql.claim, values);
+          if (state.begun) await client.query('commit');
+          return toChunk(r.rows[0]?.chunk);
+        } catch (e) {
+          await rollback(client, state, broke);
+          throw e;
+        }
+      });
     },
   };
 }
 
+/**
+ * BEGIN, and the tenant for the row-level-security policies when the transaction needs it.
+ * Transaction-local (true): the setting ends with the transaction, so a pooled connection
+ * never carries a tenant into the next borrower's work. BEGIN and the setting go in one
+ * simple-protocol round trip (a script cannot take parameters, so the tenant is an escaped
+ * literal).
+ */
+async function beginOn(client: PgClientLike, tenantId: string, state: { begun: boolean; setTenant: boolean }): Promise<void> {
+  if (state.begun) return;
+  state.begun = true;
+  await client.query(state.setTenant ? `begin; select set_config('dripline.tenant_id', ${escapeLiteral(tenantId)}, true)` : 'begin');
+}
 
 /**
  * Quotes a string as a SQL literal, as pg's `escapeLiteral` does: quotes doubled, and with

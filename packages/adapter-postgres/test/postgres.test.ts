@@ -1,7 +1,8 @@
 /**
  * Postgres-specific behaviour: migrations (idempotent, concurrent, schema names), row-level
- * security, hostile strings end to end through the engine, fencing of a stale worker, and
- * LISTEN/NOTIFY wake-ups that beat the poll interval.
+ * security, hostile strings end to end through the engine, fencing of a stale worker,
+ * LISTEN/NOTIFY wake-ups that beat the poll interval, round trips per transaction, and key
+ * lookups that stay on primary keys without statistics.
  */
 import { createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
 import pg from 'pg';
@@ -44,12 +45,14 @@ describe.skipIf(!hasDatabase)('postgres', () => {
       const results = await Promise.all(pools.map((p) => migrate(p, { schema })));
       // Exactly one caller applied the migrations; the others waited on the lock and found them done.
       expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups']);
+      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups', '000003_batched_writes', '000004_lookup_indexes']);
       expect((await migrate(pools[0]!, { schema })).applied).toEqual([]);
       const recorded = await pools[0]!.query(`select id, name from "${schema}".migrations order by id`);
       expect(recorded.rows).toEqual([
         { id: 1, name: '000001_init' },
         { id: 2, name: '000002_wakeups' },
+        { id: 3, name: '000003_batched_writes' },
+        { id: 4, name: '000004_lookup_indexes' },
       ]);
     } finally {
       await pools[0]!.query(`drop schema if exists "${schema}" cascade`);
@@ -149,6 +152,114 @@ describe.skipIf(!hasDatabase)('postgres', () => {
     } finally {
       await w.stop();
       await loop;
+    }
+  });
+});
+
+describe.skipIf(!hasDatabase)('round trips and plans', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  beforeAll(async () => {
+    db = await freshDatabase('trips');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** A one-connection pool on the schema whose every statement is recorded (its text, trimmed). */
+  function recordingPool() {
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+    pool.on('error', () => undefined);
+    const statements: string[] = [];
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+        const a = args[0] as string | { text: string };
+        statements.push((typeof a === 'string' ? a : a.text).replace(/\s+/g, ' ').trim());
+        return query(...args);
+      };
+    });
+    return { pool, statements };
+  }
+
+  it('a transaction whose writes were all buffered commits them with one statement and no BEGIN; one that only reads opens no transaction', async () => {
+    const { pool, statements } = recordingPool();
+    try {
+      const store = createPostgresStore({ pool, schema: db.schema });
+      const t = 'trips';
+      const clock = createVirtualClock('2026-03-02T18:00:00Z');
+      const engine = createEngine({ store, transports: createFakeTransport(), clock, rateLimits: {} });
+      await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
+      const rec = (await store.transaction(t, (tx) => tx.getCampaign('c')))!;
+      // Read only: no BEGIN, no COMMIT (under READ COMMITTED a lone read sees what it would inside one).
+      statements.length = 0;
+      expect((await store.transaction(t, (tx) => tx.getCampaign('c')))?.id).toBe('c');
+      expect(statements).toHaveLength(1);
+      expect(statements[0]).toMatch(/^select \* from .*campaigns/);
+      // Buffered writes only: one call of dripline_write, which is the whole transaction.
+      statements.length = 0;
+      await store.transaction(t, async (tx) => {
+        await tx.incrementAnalytics('c', { 'test.counter': 2 });
+        await tx.appendTransitions([{ tenantId: t, campaignId: 'c', enrollmentId: 'c:x', at: clock.now(), from: 'a', to: 'b', event: 'test' } as never]);
+      });
+      expect(statements).toHaveLength(1);
+      expect(statements[0]).toMatch(/dripline_write\(/);
+      expect(await store.transaction(t, (tx) => tx.getAnalytics('c'))).toMatchObject({ 'test.counter': 2 });
+      // A write that needs its answer (insert returning whether it applied): BEGIN first, and
+      // the buffered writes go in one call before COMMIT.
+      statements.length = 0;
+      await store.transaction(t, async (tx) => {
+        await tx.incrementAnalytics('c', { 'test.counter': 1 });
+        expect(await tx.updateCampaign('c', { name: 'renamed' }, [rec.status])).toBe(true);
+      });
+      expect(statements[0]).toMatch(/^begin/);
+      expect(statements.filter((x) => /dripline_write\(/.test(x))).toHaveLength(1);
+      expect(statements[statements.length - 1]).toBe('commit');
+      expect(await store.transaction(t, (tx) => tx.getAnalytics('c'))).toMatchObject({ 'test.counter': 3 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('looks rows up by primary key even on tables never analyzed: no key lookup goes through a secondary index', async () => {
+    // A fresh schema filled in one go is the worst case: without statistics the planner takes
+    // any index that starts with tenant_id for "tenant_id = $1 and key = $2" and scans all of
+    // the tenant's entries. Since 000004 only the primary keys can serve such a lookup.
+    const fresh = await freshDatabase('plans', { max: 1 });
+    try {
+      const store = createPostgresStore({ pool: fresh.pool, schema: fresh.schema });
+      const engine = createEngine({ store, transports: createFakeTransport(), rateLimits: {} });
+      const t = 'plans';
+      await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
+      const audience = Array.from({ length: 600 }, (_, i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555${String(i).padStart(7, '0')}` } }));
+      await engine.startCampaign(null, t, 'c', { audience });
+      const never = await fresh.pool.query(`select count(*)::int as n from pg_stat_user_tables where schemaname = $1 and coalesce(last_analyze, last_autoanalyze) is not null`, [fresh.schema]);
+      expect(never.rows[0].n).toBe(0);
+      // Index statistics so far (the enrolment), flushed by this one connection.
+      const scans = async () => {
+        await fresh.pool.query('select pg_stat_force_next_flush()');
+        await fresh.pool.query('select 1');
+        const r = await fresh.pool.query(`select indexrelname as name, idx_scan::int as n from pg_stat_user_indexes where schemaname = $1`, [fresh.schema]);
+        return Object.fromEntries(r.rows.map((x) => [x.name as string, x.n as number]));
+      };
+      const before = await scans();
+      // Half of them as queue wake-ups do (claims by key list), the rest by the worker's pipeline.
+      const keys = (await fresh.pool.query(`select key from "${fresh.schema}".scheduled_actions where tenant_id = $1 order by key`, [t])).rows.map((r) => r.key as string);
+      for (let i = 0; i < 300; i += 10) expect((await engine.processActions(t, keys.slice(i, i + 10), 'w0')).every((r) => r.status === 'fulfilled' && r.value === 'sent')).toBe(true);
+      let claimed = 0;
+      do claimed = await engine.processDue(t, 'w1', { chunkSize: 10 });
+      while (claimed > 0);
+      const after = await scans();
+      const used = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+      expect((await engine.getCampaign(null, t, 'c')).status).toBe('completed');
+      for (const pk of ['scheduled_actions_pkey', 'contact_campaigns_pkey', 'outbound_messages_pkey']) expect(used(pk), pk).toBeGreaterThan(0);
+      // Every index the processing touched: primary keys, the due claim's (active campaigns, due
+      // actions of each, expired leases), the orphan-event check's, and nothing else: a key list
+      // claim that walked the partial indexes of due actions would show here.
+      const touched = Object.keys(after).filter((name) => used(name) > 0).sort();
+      expect(touched.filter((name) => !/_pkey$|^scheduled_actions_due_by_campaign$|^scheduled_actions_running_by_lease$|^campaigns_status$|^message_events_orphans$/.test(name))).toEqual([]);
+      expect(touched).toContain('scheduled_actions_due_by_campaign');
+    } finally {
+      await fresh.drop();
     }
   });
 });

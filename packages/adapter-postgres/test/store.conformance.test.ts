@@ -24,14 +24,17 @@ if (hasDatabase) {
   describe.skip('CampaignStore conformance: postgres (pg) — no database (see the warning above)', () => it('skipped', () => undefined));
 }
 
-const lite = new PGlite();
+// Created by the PGlite suite's first test, not at import (compiling PGlite's WebAssembly keeps
+// the event loop busy meanwhile; see queue.conformance.test.ts).
+let lite: PGlite | undefined;
 let liteMigrated: Promise<unknown> | undefined;
 afterAll(async () => {
-  await lite.close();
+  await lite?.close();
 });
 runStoreConformance({
   name: 'postgres (PGlite)',
   async makeStore() {
+    lite ??= new PGlite();
     liteMigrated ??= migrate(lite, { schema: 'dripline_lite' });
     await liteMigrated;
     return { store: createPostgresStore({ pool: lite, schema: 'dripline_lite' }) };

@@ -28,21 +28,39 @@ const oneSms: PlanInput = {
 };
 
 /**
- * The memory store behind a proxy that counts transactions and can break the n-th one after
- * its work ran (as a commit that fails would): the store rolls it back.
+ * The memory store behind a proxy that counts transactions and can break one after its work
+ * ran (as a commit that fails would): the store rolls it back. Which one is named by what it
+ * did (the store methods its callback called), since a worker's claims, decisions and
+ * outcome transactions interleave.
  */
 function setup(options: { batchTransactions?: boolean } = {}) {
   const clock = createVirtualClock(T0);
   const inner = createMemoryStore();
   let transactions = 0;
-  const breakAt = new Set<number>();
+  let broken = 0;
+  let breakWhen: ((calls: ReadonlyArray<{ method: string; args: unknown[] }>) => boolean) | null = null;
   const store: CampaignStore = {
     ...inner,
     transaction: (tenantId, fn) => {
       const n = ++transactions;
       return inner.transaction(tenantId, async (tx) => {
-        const r = await fn(tx);
-        if (breakAt.has(n)) throw new Error(`connection reset during commit of transaction ${n}`);
+        const calls: Array<{ method: string; args: unknown[] }> = [];
+        const watched = new Proxy(tx, {
+          get(target, prop) {
+            const v = Reflect.get(target, prop);
+            if (typeof v !== 'function') return v;
+            return (...args: unknown[]) => {
+              calls.push({ method: String(prop), args });
+              return v.apply(target, args);
+            };
+          },
+        });
+        const r = await fn(watched);
+        if (breakWhen?.(calls)) {
+          breakWhen = null;
+          broken += 1;
+          throw new Error(`connection reset during commit of transaction ${n}`);
+        }
         return r;
       });
     },
@@ -74,7 +92,12 @@ function setup(options: { batchTransactions?: boolean } = {}) {
     get transactions() {
       return transactions;
     },
-    breakTransaction: (offset: number) => breakAt.add(transactions + offset),
+    /** How many transactions were broken. */
+    get broken() {
+      return broken;
+    },
+    /** Breaks the next transaction whose calls match. */
+    breakNext: (when: (calls: ReadonlyArray<{ method: string; args: unknown[] }>) => boolean) => (breakWhen = when),
     dump: () => inner.dump('t1'),
   };
 }
@@ -85,7 +108,7 @@ async function started(h: ReturnType<typeof setup>, n: number) {
 }
 
 describe('engine: batched rounds', () => {
-  it('a round of 60 sends at concurrency 8 commits 3 per chunk of 8 (claim, decide, record) instead of 2 per send', async () => {
+  it('a round of 60 sends at concurrency 8 commits one transaction per chunk of 8 (outcomes, decision, next claim) instead of 2 per send', async () => {
     const batched = setup();
     await started(batched, 60);
     let before = batched.transactions;
@@ -103,19 +126,22 @@ describe('engine: batched rounds', () => {
     const singleCommits = single.transactions - before;
     expect(single.transport.sent).toHaveLength(60);
 
-    // Chunks of 8: 8 chunks × (claim + decide + record) instead of one claim and 60 × 2;
-    // activateDueCampaigns is the same in both.
-    expect(singleCommits - batchedCommits).toBe(1 + 2 * 60 - 3 * 8);
-    expect(batchedCommits).toBeLessThanOrEqual(1 + 3 * 8);
+    // Both: activateDueCampaigns (1). One action at a time: one claim, then a decision and an
+    // outcome per send (120). Pipelined: the first claim (1), one turn per chunk of 8 (8: the
+    // previous chunk's outcomes, this chunk's decision, the next claim), and a last turn for
+    // the last chunk's outcomes (1).
+    expect(singleCommits).toBe(1 + 1 + 2 * 60);
+    expect(batchedCommits).toBe(1 + 1 + 8 + 1);
     expectNoKeySentTwice({ dump: batched.dump, transport: batched.transport });
   });
 
   it('when the batch decision fails to commit, every action runs on its own and each message goes out once', async () => {
     const h = setup();
     await started(h, 30);
-    // Transactions of a tick: activateDueCampaigns (1), claim (2), the first chunk's decision (3).
-    h.breakTransaction(3);
+    // The first chunk's decision: the transaction that writes outbox rows.
+    h.breakNext((calls) => calls.some((c) => c.method === 'insertOutbound'));
     await h.worker.tick();
+    expect(h.broken).toBe(1);
     expect(h.transport.sent).toHaveLength(30);
     expect(new Set(h.transport.sent.map((m) => m.key)).size).toBe(30);
     expect(h.dump().outbox.map((m) => m.status)).toEqual(Array(30).fill('sent'));
@@ -126,9 +152,10 @@ describe('engine: batched rounds', () => {
   it('when the batch outcome fails to commit after the sends, each outcome is recorded on its own: nothing resent, nothing lost', async () => {
     const h = setup();
     await started(h, 30);
-    // activateDueCampaigns (1), claim (2), the first chunk's decision (3) and outcomes (4).
-    h.breakTransaction(4);
+    // The first chunk's outcomes: the transaction that marks outbox rows sent.
+    h.breakNext((calls) => calls.some((c) => c.method === 'updateOutbound' && (c.args[1] as { status?: string }).status === 'sent'));
     await h.worker.tick();
+    expect(h.broken).toBe(1);
     expect(h.transport.sent).toHaveLength(30);
     const outbox = h.dump().outbox;
     expect(outbox.map((m) => m.status)).toEqual(Array(30).fill('sent'));
@@ -139,6 +166,46 @@ describe('engine: batched rounds', () => {
     h.clock.advanceBy(120_000);
     expect(await h.worker.tick()).toBe(0);
     expect(h.transport.sent).toHaveLength(30);
+  });
+
+  it('the pipeline keeps at most one chunk of messages between "sending" and their outcome, so a crash could leave at most chunkSize unknown', async () => {
+    const h = setup();
+    await started(h, 60);
+    // At each send, what the store holds as sending: the pipeline commits the next chunk's
+    // intents in the same transaction as the previous chunk's outcomes, never before them.
+    const sendingAtSend: number[] = [];
+    const send = h.transport.send.bind(h.transport);
+    h.transport.send = async (m) => {
+      sendingAtSend.push(h.dump().outbox.filter((o) => o.status === 'sending').length);
+      return send(m);
+    };
+    const claimed = await h.engine.processDue('t1', 'w1', { chunkSize: 8 });
+    expect(claimed).toBe(60);
+    expect(h.transport.sent).toHaveLength(60);
+    expect(sendingAtSend).toHaveLength(60);
+    expect(Math.max(...sendingAtSend)).toBe(8);
+    expect(h.dump().outbox.filter((o) => o.status !== 'sent')).toEqual([]);
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+
+  it('a pipeline told to stop claims no more, finishes what it claimed, and leaves nothing running', async () => {
+    const h = setup();
+    await started(h, 60);
+    let chunks = 0;
+    const claimed = await h.engine.processDue('t1', 'w1', {
+      chunkSize: 8,
+      shouldStop: () => chunks >= 2,
+      onResults: () => void chunks++,
+    });
+    // It stopped claiming after two chunks had finished; what it had claimed by then (the
+    // chunk claimed with the second chunk's turn, and the one with the third's) went out.
+    expect(claimed).toBeLessThan(60);
+    expect(claimed % 8).toBe(0);
+    expect(h.transport.sent).toHaveLength(claimed);
+    const actions = h.dump().actions;
+    expect(actions.filter((a) => a.status === 'running')).toEqual([]);
+    expect(actions.filter((a) => a.status === 'done')).toHaveLength(claimed);
+    expect(actions.filter((a) => a.status === 'pending')).toHaveLength(60 - claimed);
   });
 
   it('a lost lease inside a batch fences that action only; the new owner sends it, once', async () => {

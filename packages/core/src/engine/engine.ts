@@ -33,6 +33,8 @@ import type {
   BulkStoreOperations,
   CampaignRecord,
   CampaignStatus,
+  ChunkClaimRequest,
+  ClaimedChunk,
   EnrollmentRecord,
   OutboundRecord,
   OutboundStatus,
@@ -40,7 +42,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
-import { bulkOperations, chunkCache } from './bulk.js';
+import { bulkOperations, chunkCache, chunkRows, claimChunk, mergeRows, type ChunkCache, type ChunkRows } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -57,6 +59,22 @@ import type {
 
 /** What processing one action did. */
 export type ProcessResult = 'skipped' | 'lost-lease' | 'stepped' | 'sent' | 'failed' | 'retry' | 'deferred' | 'unknown';
+
+/** Options of {@link Engine.processDue}. */
+export interface ProcessDueOptions {
+  /** Actions per chunk, and so sends in flight at once. Default 10. */
+  chunkSize?: number;
+  /** Most actions to claim. Default: no limit (until a claim comes back short). */
+  limit?: number;
+  /** Fair share: at most this many actions of one campaign per claim. */
+  perCampaignLimit?: number;
+  /** Lease on claimed actions, ms. Default the engine's `leaseMs`. */
+  leaseMs?: number;
+  /** Checked before each claim; `true` stops claiming (claimed actions still finish). */
+  shouldStop?: () => boolean;
+  /** Called with each chunk's actions and their results once all are known. */
+  onResults?: (actions: readonly ActionRecord[], results: ReadonlyArray<PromiseSettledResult<ProcessResult>>) => void;
+}
 
 /** Claims of an action whose processing keeps throwing before it is parked. */
 const MAX_CLAIMS = 10;
@@ -125,6 +143,26 @@ export interface Engine {
    * by a live lease, campaign not active) is `skipped`. Results are in the order of `keys`.
    */
   processActions(tenantId: string, keys: readonly string[], owner?: string, options?: { concurrency?: number; chunkSize?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
+  /**
+   * Runs a chunk claimed with {@link claimChunk} (or a store's `claimChunk`) as
+   * {@link Engine.processClaimedBatch} runs its chunks, starting from the rows that came with
+   * the claim instead of reading them again. On a store that commits a transaction of only
+   * buffered writes in one statement (PostgreSQL), a chunk then costs three round trips: the
+   * claim, the decision and the outcomes. Results are in the order of `chunk.actions`.
+   */
+  processChunk(tenantId: string, chunk: ClaimedChunk, owner: string, options?: { concurrency?: number; chunkSize?: number }): Promise<Array<PromiseSettledResult<ProcessResult>>>;
+  /**
+   * Claims and runs a tenant's due actions in a pipeline of chunks, until a claim finds fewer
+   * than `chunkSize` due actions, `limit` actions were claimed, or `shouldStop` says so;
+   * returns how many it claimed. Each turn is one transaction that records the previous
+   * chunk's outcomes, decides the current chunk and claims the next (`claimAtCommit`), after
+   * which the current chunk's messages go out: on PostgreSQL one round trip per chunk. At most
+   * `chunkSize` messages are ever between "sending" and their outcome, so a crash leaves at
+   * most that many `unknown`. A turn whose transaction fails is redone apart (outcomes one by
+   * one, the chunk on its own), so one bad action costs the others only time. This is what
+   * {@link createWorker} runs.
+   */
+  processDue(tenantId: string, owner: string, options?: ProcessDueOptions): Promise<number>;
   /** Maps, deduplicates and applies an incoming event. */
   ingestEvent(event: IncomingEvent): Promise<IngestResult>;
   /** Activates `scheduled` campaigns whose start time has come; returns how many. */
@@ -393,9 +431,18 @@ export function createEngine(options: EngineOptions): Engine {
     for (const emit of work.emits) emit();
   }
 
+  /** Whether a campaign's counters say its audience is enrolled and every enrollment has ended. */
+  const isComplete = (a: Readonly<Record<string, number>>) => !!a['audience.complete'] && (a['enrollments.ended'] ?? 0) >= (a['enrollments.total'] ?? 0);
+  /** Whether a campaign's counters put its failure rate past its threshold (after enough sends to judge). */
+  const isFailing = (a: Readonly<Record<string, number>>, campaign: CampaignRecord) => {
+    const failed = a['messages.failed'] ?? 0;
+    const total = failed + (a['messages.sent'] ?? 0) + (a['messages.unknown'] ?? 0);
+    return total >= FAILURE_SAMPLE && failed / total > campaign.failureThreshold;
+  };
+
   async function maybeComplete(tx: StoreTransaction, campaignId: string, work: Work, analytics?: Record<string, number>) {
     const a = analytics ?? (await tx.getAnalytics(campaignId));
-    if (!a['audience.complete'] || (a['enrollments.ended'] ?? 0) < (a['enrollments.total'] ?? 0)) return;
+    if (!isComplete(a)) return;
     if (await tx.updateCampaign(campaignId, { status: 'completed', updatedAt: clock.now() }, ['active'])) {
       metrics.campaignsProcessed += 1;
       work.emits.push(() => events.emit('campaign.status', { tenantId: tx.tenantId, campaignId, from: 'active', to: 'completed' }));
@@ -443,9 +490,9 @@ export function createEngine(options: EngineOptions): Engine {
   }
   async function maybeFail(tx: StoreTransaction, campaign: CampaignRecord, work: Work, analytics?: Record<string, number>) {
     const a = analytics ?? (await tx.getAnalytics(campaign.id));
+    if (!isFailing(a, campaign)) return;
     const failed = a['messages.failed'] ?? 0;
     const total = failed + (a['messages.sent'] ?? 0) + (a['messages.unknown'] ?? 0);
-    if (total < FAILURE_SAMPLE || failed / total <= campaign.failureThreshold) return;
     const reason = `failure rate ${(failed / total).toFixed(3)} passed the threshold ${campaign.failureThreshold} after ${total} sends`;
     if (await tx.updateCampaign(campaign.id, { status: 'failed', updatedAt: clock.now() }, ['active', 'paused'])) {
       log?.warn('campaign failed', { tenantId: tx.tenantId, campaignId: campaign.id, reason });
@@ -864,46 +911,149 @@ export function createEngine(options: EngineOptions): Engine {
     owner: string,
     opts: { concurrency?: number; chunkSize?: number } = {},
   ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
+    return inChunks(tenantId, actions, null, owner, opts);
+  }
+
+  async function processChunk(
+    tenantId: string,
+    chunk: ClaimedChunk,
+    owner: string,
+    opts: { concurrency?: number; chunkSize?: number } = {},
+  ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
+    return inChunks(tenantId, chunk.actions, chunkRows(chunk), owner, opts);
+  }
+
+  /**
+   * Chunks of `chunkSize` actions, `concurrency / chunkSize` of them at once (each in its
+   * own transactions, so on its own connection): a chunk's sends all go out together, and no
+   * more than `concurrency` messages are ever between "sending" and their outcome, so a crash
+   * leaves at most that many `unknown` (as one action at a time would).
+   */
+  async function inChunks(
+    tenantId: string,
+    actions: readonly ActionRecord[],
+    rows: ChunkRows | null,
+    owner: string,
+    opts: { concurrency?: number; chunkSize?: number },
+  ): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     const concurrency = Math.max(1, opts.concurrency ?? 10);
     const chunkSize = Math.min(concurrency, Math.max(1, opts.chunkSize ?? concurrency));
-    // Chunks of `chunkSize` actions, `concurrency / chunkSize` of them at once (each in its
-    // own transactions, so on its own connection): a chunk's sends all go out together, and
-    // no more than `concurrency` messages are ever between "sending" and their outcome, so a
-    // crash leaves at most that many `unknown` (as one action at a time would).
-    if (actions.length > chunkSize) {
-      const chunks: ActionRecord[][] = [];
-      for (let i = 0; i < actions.length; i += chunkSize) chunks.push(actions.slice(i, i + chunkSize));
-      const parallel = pLimit(Math.max(1, Math.floor(concurrency / chunkSize)));
-      const done = await Promise.all(chunks.map((c) => parallel(() => processClaimedBatch(tenantId, c, owner, { concurrency: chunkSize, chunkSize }))));
-      return done.flat();
+    if (actions.length <= chunkSize) return runChunk(tenantId, actions, rows, owner, concurrency);
+    const chunks: ActionRecord[][] = [];
+    for (let i = 0; i < actions.length; i += chunkSize) chunks.push(actions.slice(i, i + chunkSize));
+    const parallel = pLimit(Math.max(1, Math.floor(concurrency / chunkSize)));
+    const done = await Promise.all(chunks.map((c) => parallel(() => runChunk(tenantId, c, rows, owner, chunkSize))));
+    return done.flat();
+  }
+
+  /** What deciding one action produced: its result so far, its post-commit work, and the send it prepared. */
+  type Decision = { result: ProcessResult; work: Work; prepared?: Prepared };
+
+  /**
+   * A chunk whose decision committed and whose sends went out: what its outcome transaction
+   * needs. `sends` are the indexes (into `actions` and `decisions`) of the prepared sends.
+   */
+  interface SentChunk {
+    actions: readonly ActionRecord[];
+    decisions: Decision[];
+    sends: number[];
+    outcomes: SendOutcome[];
+    /** The rows as the decision left them. */
+    rows: ChunkRows;
+    t0: number;
+  }
+
+  /**
+   * Decides each action of a chunk through `cache` (phase 1 of {@link prepareIn}). With
+   * `fence`, the sends about to go out are fenced again as the transaction commits
+   * (`assertLeasesOrFail`): the rows came from the claim, which said each lease was live then;
+   * the other actions were finished, which fences them.
+   */
+  async function decideIn(cache: ChunkCache, raw: StoreTransaction, tenantId: string, actions: readonly ActionRecord[], owner: string, now: number, batch: BatchScope, fence: boolean): Promise<Decision[]> {
+    const out: Decision[] = [];
+    for (const a of actions) out.push(await prepareIn(cache.tx, tenantId, a, owner, now, newWork(), batch));
+    if (fence) {
+      const sends = out.flatMap((d, i) => (d.prepared ? [actions[i]!.key] : []));
+      if (sends.length) await bulkOperations(raw).assertLeasesOrFail(sends, owner, now);
     }
+    return out;
+  }
+
+  /**
+   * Records a chunk's outcomes through `cache` (phase 3 of {@link recordOutcomeIn}). Orphan
+   * events of the new provider ids are an expectation rather than a read: if there are some,
+   * the transaction fails and the outcomes are recorded one by one, where they are applied.
+   */
+  async function recordIn(cache: ChunkCache, tenantId: string, sent: SentChunk, owner: string, now: number, work: Work, batch: BatchScope): Promise<ProcessResult[]> {
+    await cache.expectNoOrphans(sent.outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : [])));
+    const out: ProcessResult[] = [];
+    for (let k = 0; k < sent.sends.length; k++) {
+      const i = sent.sends[k]!;
+      out.push(await recordOutcomeIn(cache.tx, tenantId, sent.actions[i]!, owner, sent.decisions[i]!.prepared!, sent.outcomes[k]!, now, work, batch));
+    }
+    return out;
+  }
+
+  /** Sends a decided chunk's messages, at most `limit` at once; returns what the outcome transaction needs, or null without sends. */
+  async function sendDecided(tenantId: string, actions: readonly ActionRecord[], decisions: Decision[], rows: ChunkRows, t0: number, limit: ReturnType<typeof pLimit>): Promise<SentChunk | null> {
+    const sends = decisions.flatMap((d, i) => (d.prepared ? [i] : []));
+    if (!sends.length) return null;
+    const outcomes = await Promise.all(sends.map((i) => limit(() => callTransport(tenantId, decisions[i]!.prepared!))));
+    return { actions, decisions, sends, outcomes, rows, t0 };
+  }
+
+  /** Files recorded outcomes into `results` (by action index) and the process metrics. */
+  function fileRecorded(sent: SentChunk, recorded: readonly ProcessResult[], results: Array<PromiseSettledResult<ProcessResult>>) {
+    sent.sends.forEach((i, k) => {
+      results[i] = { status: 'fulfilled', value: recorded[k]! };
+      countDelivery(recorded[k]!, sent.t0);
+    });
+  }
+
+  /** When a batch's outcome transaction failed: the sends went out, so each outcome is recorded in its own transaction. */
+  async function recordOneByOne(tenantId: string, sent: SentChunk, owner: string, limit: ReturnType<typeof pLimit>, results: Array<PromiseSettledResult<ProcessResult>>) {
+    const each = await Promise.allSettled(sent.sends.map((i, k) => limit(() => recordOutcome(tenantId, sent.actions[i]!, owner, sent.decisions[i]!.prepared!, sent.outcomes[k]!, sent.t0))));
+    sent.sends.forEach((i, k) => (results[i] = each[k]!));
+  }
+
+  /**
+   * One chunk, in three steps: one transaction decides every action (up to the transport
+   * call), the sends go out together, one transaction records every outcome. The rows come
+   * from `rows` (a claimed chunk's) or are read up front with one statement per kind; the
+   * outcome transaction starts from the rows the decision left. Its reads of orphan events
+   * and of the counters the completion check needs are an expectation and a read at commit
+   * (`expectNoOrphanEventsOrFail`, `readAnalyticsAtCommit`), so on a store that commits a
+   * transaction of buffered writes in one statement each step is one round trip.
+   */
+  async function runChunk(tenantId: string, actions: readonly ActionRecord[], rows: ChunkRows | null, owner: string, concurrency: number): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     const limit = pLimit(concurrency);
     const oneByOne = (list: readonly ActionRecord[]) => Promise.allSettled(list.map((a) => limit(() => processClaimed(tenantId, a, owner))));
-    if (actions.length <= 1) return oneByOne(actions);
+    if (!actions.length) return [];
+    if (actions.length === 1 && !rows) return oneByOne(actions);
     const t0 = clock.now();
-    let phase1: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }>;
+    let decided: { decisions: Decision[]; rows: ChunkRows; settle: Settle };
     try {
       const now = clock.now();
-      phase1 = await store.transaction(tenantId, async (raw) => {
-        // The chunk's rows in one read per kind; the per-action code below reads them from here.
-        const chunk = chunkCache(raw);
-        const tx = chunk.tx;
-        await chunk.prefetch({
-          actions: actions.map((a) => a.key),
-          enrollments: actions.map((a) => a.enrollmentId),
-          outbounds: actions.filter((a) => a.kind === 'send').map((a) => a.key),
-        });
-        const addresses: string[] = [];
-        for (const a of actions) {
-          const address = (await tx.getEnrollment(a.enrollmentId))?.contact.address;
-          if (address) for (const v of [address.email, address.phone, address.whatsapp]) if (v) addresses.push(v);
+      decided = await store.transaction(tenantId, async (raw) => {
+        const cache = chunkCache(raw, rows ?? undefined);
+        if (!rows) {
+          // The chunk's rows in one read per kind; the per-action code reads them from here.
+          await cache.prefetch({
+            actions: actions.map((a) => a.key),
+            enrollments: actions.map((a) => a.enrollmentId),
+            outbounds: actions.filter((a) => a.kind === 'send').map((a) => a.key),
+          });
+          const addresses: string[] = [];
+          for (const a of actions) {
+            const address = (await cache.tx.getEnrollment(a.enrollmentId))?.contact.address;
+            if (address) for (const v of [address.email, address.phone, address.whatsapp]) if (v) addresses.push(v);
+          }
+          await cache.prefetch({ suppressions: addresses });
         }
-        await chunk.prefetch({ suppressions: addresses });
         const batch = batchScope();
-        const out: Array<{ result: ProcessResult; work: Work; prepared?: Prepared }> = [];
-        for (const a of actions) out.push(await prepareIn(tx, tenantId, a, owner, now, newWork(), batch));
-        if (out.length) await settleBatch(tx, batch, out[out.length - 1]!.work);
-        return out;
+        const decisions = await decideIn(cache, raw, tenantId, actions, owner, now, batch, rows !== null);
+        const settle = await settleIn(cache.tx, batch, decisions[decisions.length - 1]!.work);
+        return { decisions, rows: cache.rows(), settle };
       });
     } catch (e) {
       // Nothing of the batch was written: each action gets its own transactions, so one that
@@ -913,58 +1063,201 @@ export function createEngine(options: EngineOptions): Engine {
     }
     metrics.activeWorkers += actions.length;
     try {
-      await afterCommit(mergeWork(phase1.map((p) => p.work)));
-      const results: Array<PromiseSettledResult<ProcessResult>> = phase1.map((p) => ({ status: 'fulfilled', value: p.result }));
-      const sends = phase1.flatMap((p, i) => (p.prepared ? [i] : []));
-      if (!sends.length) return results;
-      const outcomes = await Promise.all(sends.map((i) => limit(() => callTransport(tenantId, phase1[i]!.prepared!))));
+      await afterCommit(mergeWork(decided.decisions.map((d) => d.work)));
+      await decided.settle?.(tenantId);
+      const results: Array<PromiseSettledResult<ProcessResult>> = decided.decisions.map((d) => ({ status: 'fulfilled', value: d.result }));
+      const sent = await sendDecided(tenantId, actions, decided.decisions, decided.rows, t0, limit);
+      if (!sent) return results;
       const now = clock.now();
       const work = newWork();
-      let recorded: ProcessResult[] | null = null;
+      let recorded: { out: ProcessResult[]; settle: Settle } | null = null;
       try {
         recorded = await store.transaction(tenantId, async (raw) => {
-          const chunk = chunkCache(raw);
-          const tx = chunk.tx;
-          await chunk.prefetch({
-            enrollments: sends.map((i) => phase1[i]!.prepared!.message.enrollmentId),
-            orphansOf: outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : [])),
-          });
+          // Starts from the rows the decision left (enrollments at their new row versions):
+          // a row changed since then fails its write, and the batch with it.
+          const cache = chunkCache(raw, sent.rows);
           const batch = batchScope();
-          const out: ProcessResult[] = [];
-          for (let k = 0; k < sends.length; k++) {
-            const i = sends[k]!;
-            out.push(await recordOutcomeIn(tx, tenantId, actions[i]!, owner, phase1[i]!.prepared!, outcomes[k]!, now, work, batch));
-          }
-          await settleBatch(tx, batch, work);
-          return out;
+          const out = await recordIn(cache, tenantId, sent, owner, now, work, batch);
+          return { out, settle: await settleIn(cache.tx, batch, work) };
         });
       } catch (e) {
-        log?.debug('batch outcome failed; recording outcomes one by one', { tenantId, sends: sends.length, error: e instanceof Error ? e.message : String(e) });
+        log?.debug('batch outcome failed; recording outcomes one by one', { tenantId, sends: sent.sends.length, error: e instanceof Error ? e.message : String(e) });
       }
       if (recorded) {
-        sends.forEach((i, k) => {
-          results[i] = { status: 'fulfilled', value: recorded[k]! };
-          countDelivery(recorded[k]!, t0);
-        });
+        fileRecorded(sent, recorded.out, results);
         await afterCommit(work);
-      } else {
-        // The sends went out: every outcome must still be recorded, each in its own transaction.
-        const each = await Promise.allSettled(sends.map((i, k) => limit(() => recordOutcome(tenantId, actions[i]!, owner, phase1[i]!.prepared!, outcomes[k]!, t0))));
-        sends.forEach((i, k) => (results[i] = each[k]!));
-      }
+        await recorded.settle?.(tenantId);
+      } else await recordOneByOne(tenantId, sent, owner, limit, results);
       return results;
     } finally {
       metrics.activeWorkers -= actions.length;
     }
   }
 
+  /**
+   * The pipeline behind {@link Engine.processDue}. Each turn is one transaction that records
+   * the previous chunk's outcomes, decides the current chunk and claims the next one
+   * (`claimAtCommit`); then the current chunk's sends go out. At most one chunk's messages are
+   * ever between "sending" and their outcome, as with {@link runChunk}, whose three
+   * transactions per chunk become one.
+   */
+  async function processDue(tenantId: string, owner: string, opts: ProcessDueOptions = {}): Promise<number> {
+    const chunkSize = Math.max(1, Math.floor(opts.chunkSize ?? 10));
+    const limit = pLimit(chunkSize);
+    let budget = opts.limit ?? Number.POSITIVE_INFINITY;
+    let claimed = 0;
+    const stop = () => opts.shouldStop?.() === true || budget <= 0;
+    const lease = opts.leaseMs ?? leaseMs;
+    const request = (n: number): ChunkClaimRequest => ({ now: clock.now(), owner, leaseMs: lease, limit: n, ...(opts.perCampaignLimit === undefined ? {} : { perCampaignLimit: opts.perCampaignLimit }) });
+    const take = () => {
+      const n = Math.min(chunkSize, budget);
+      budget -= n;
+      return n;
+    };
+    /** Accounts for a claim of `asked` actions; returns the chunk, or null when it is empty. `full` says more may be due. */
+    let full = false;
+    const arrived = (asked: number, chunk: ClaimedChunk): ClaimedChunk | null => {
+      budget += asked - chunk.actions.length;
+      claimed += chunk.actions.length;
+      full = chunk.actions.length === asked;
+      return chunk.actions.length ? chunk : null;
+    };
+    const report = (actions: readonly ActionRecord[], results: Array<PromiseSettledResult<ProcessResult>>) => opts.onResults?.(actions, results);
+
+    let chunk: ClaimedChunk | null = null;
+    if (!stop()) {
+      const asked = take();
+      chunk = arrived(asked, await claimChunk(store, tenantId, request(asked)));
+    }
+    let sent: SentChunk | null = null;
+    let sentResults: Array<PromiseSettledResult<ProcessResult>> = [];
+    while (chunk || sent) {
+      const t0 = clock.now();
+      const now = t0;
+      const nextAsked = chunk && full && !stop() ? take() : 0;
+      const work = newWork();
+      let next: { readonly value: Promise<ClaimedChunk> } | null = null;
+      const current: ClaimedChunk | null = chunk;
+      const previous: SentChunk | null = sent;
+      let turn: { recorded: ProcessResult[] | null; decisions: Decision[] | null; rows: ChunkRows; settle: Settle };
+      try {
+        turn = await store.transaction(tenantId, async (raw) => {
+          // One cache over both chunks: the previous one's rows as its decision left them,
+          // the current one's as its claim read them.
+          const cache = chunkCache(raw, mergeRows(previous?.rows, current ? chunkRows(current) : undefined));
+          const batch = batchScope();
+          const recorded = previous ? await recordIn(cache, tenantId, previous, owner, now, work, batch) : null;
+          const decisions = current ? await decideIn(cache, raw, tenantId, current.actions, owner, now, batch, true) : null;
+          const settle = await settleIn(cache.tx, batch, work);
+          if (nextAsked) next = await bulkOperations(raw).claimAtCommit(request(nextAsked));
+          return { recorded, decisions, rows: cache.rows(), settle };
+        });
+      } catch (e) {
+        // Nothing of the turn was written, and nothing was claimed. The previous chunk's
+        // outcomes are recorded one by one; the current chunk runs on its own (its decision in
+        // one transaction, or its actions one by one).
+        log?.debug('batch turn failed; recording and deciding apart', { tenantId, error: e instanceof Error ? e.message : String(e) });
+        budget += nextAsked;
+        if (previous) {
+          await recordOneByOne(tenantId, previous, owner, limit, sentResults);
+          metrics.activeWorkers -= previous.actions.length;
+          report(previous.actions, sentResults);
+        }
+        sent = null;
+        if (current) report(current.actions, await runChunk(tenantId, current.actions, chunkRows(current), owner, chunkSize));
+        chunk = null;
+        if (current && full && !stop()) {
+          const asked = take();
+          chunk = arrived(asked, await claimChunk(store, tenantId, request(asked)));
+        }
+        continue;
+      }
+      if (previous) {
+        fileRecorded(previous, turn.recorded!, sentResults);
+        metrics.activeWorkers -= previous.actions.length;
+      }
+      await afterCommit(mergeWork([work, ...(turn.decisions ?? []).map((d) => d.work)]));
+      if (previous) report(previous.actions, sentResults);
+      await turn.settle?.(tenantId);
+      sent = null;
+      if (current && turn.decisions) {
+        const results: Array<PromiseSettledResult<ProcessResult>> = turn.decisions.map((d) => ({ status: 'fulfilled', value: d.result }));
+        metrics.activeWorkers += current.actions.length;
+        sent = await sendDecided(tenantId, current.actions, turn.decisions, turn.rows, t0, limit);
+        if (sent) sentResults = results;
+        else {
+          metrics.activeWorkers -= current.actions.length;
+          report(current.actions, results);
+        }
+      }
+      chunk = null;
+      if (next) {
+        let claimedNext: ClaimedChunk;
+        try {
+          claimedNext = await (next as { readonly value: Promise<ClaimedChunk> }).value;
+        } catch {
+          claimedNext = { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+        }
+        chunk = arrived(nextAsked, claimedNext);
+      }
+    }
+    return claimed;
+  }
+
+  /** The rest of a batch's completion and failure checks, to run once its transaction has committed. */
+  type Settle = ((tenantId: string) => Promise<void>) | null;
+
+  /**
+   * A batch's deferred completion and failure checks. Where the store reads counters at
+   * commit, they are read with the commit and acted on afterwards, in a transaction of their
+   * own and only for a campaign the counters say is complete or failing; otherwise they run
+   * here, in the batch's transaction, as {@link settleBatch} does.
+   */
+  async function settleIn(tx: StoreTransaction, batch: BatchScope, work: Work): Promise<Settle> {
+    const ids = [...new Set([...batch.complete, ...batch.fail.keys()])];
+    if (!ids.length) return null;
+    const atCommit = tx.bulk?.readAnalyticsAtCommit;
+    if (!atCommit) {
+      await settleBatch(tx, batch, work);
+      return null;
+    }
+    const read = await atCommit.call(tx.bulk, ids);
+    return async (tenantId) => {
+      let all: Record<string, Record<string, number>>;
+      try {
+        all = await read.value;
+      } catch (e) {
+        // The batch committed; `settleCampaigns` settles what this check would have.
+        log?.warn('completion check failed', { tenantId, error: e instanceof Error ? e.message : String(e) });
+        return;
+      }
+      for (const id of ids) {
+        const a = all[id] ?? {};
+        const complete = batch.complete.has(id) && isComplete(a);
+        const failing = batch.fail.get(id);
+        if (!complete && !(failing && isFailing(a, failing))) continue;
+        const settled = newWork();
+        try {
+          await store.transaction(tenantId, async (t) => {
+            const fresh = await t.getAnalytics(id);
+            if (complete) await maybeComplete(t, id, settled, fresh);
+            if (failing) await maybeFail(t, failing, settled, fresh);
+          });
+          await afterCommit(settled);
+        } catch (e) {
+          log?.warn('completion check failed', { tenantId, campaignId: id, error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+    };
+  }
+
   async function processActions(tenantId: string, keys: readonly string[], owner = 'engine', opts: { concurrency?: number; chunkSize?: number } = {}): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     if (!keys.length) return [];
-    if (keys.length === 1) return Promise.allSettled([processAction(tenantId, keys[0]!, owner)]);
-    const claimed = await store.transaction(tenantId, (tx) => bulkOperations(tx).claimActions([...new Set(keys)], { now: clock.now(), owner, leaseMs }));
-    const settled = claimed.length ? await processClaimedBatch(tenantId, claimed, owner, opts) : [];
+    // One store call claims the keys and reads their rows (one statement on PostgreSQL).
+    const chunk = await claimChunk(store, tenantId, { keys: [...new Set(keys)], now: clock.now(), owner, leaseMs });
+    const settled = chunk.actions.length ? await processChunk(tenantId, chunk, owner, opts) : [];
     const byKey = new Map<string, PromiseSettledResult<ProcessResult>>();
-    claimed.forEach((a, i) => byKey.set(a.key, settled[i]!));
+    chunk.actions.forEach((a, i) => byKey.set(a.key, settled[i]!));
     // A key given twice is run once: the second copy is a wake-up that found nothing to do.
     return keys.map((k) => {
       const r = byKey.get(k);
@@ -1315,6 +1608,8 @@ export function createEngine(options: EngineOptions): Engine {
     processClaimed,
     processClaimedBatch,
     processActions,
+    processChunk,
+    processDue,
     settleCampaigns,
     ingestEvent,
     activateDueCampaigns,

@@ -5,4 +5,4 @@ export * from './engine.js';
 export * from './worker.js';
 export * from './simulate.js';
 export * from './build-campaigns.js';
-export { bulkOperations } from './bulk.js';
+export { bulkOperations, claimChunk } from './bulk.js';

@@ -132,21 +132,21 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       let claimedCount = 0;
       let round: Promise<unknown>;
       if (batchTransactions) {
-        // `concurrency / chunkSize` runners, each claiming a chunk, deciding it in one
-        // transaction, sending it and recording it in another, then claiming the next: no
-        // runner waits for another's chunk, and at most `concurrency` sends are in flight.
-        // A round ends when `batchSize` actions were claimed or nothing more is due.
-        let budget = batchSize;
+        // `concurrency / chunkSize` runners (one by default), each a pipeline of chunks
+        // (`engine.processDue`): one transaction records a chunk's outcomes, decides the next
+        // chunk and claims the one after, then the decided chunk's messages go out. At most
+        // `concurrency` sends are in flight. A round ends when `batchSize` actions were
+        // claimed or nothing more is due.
+        const share = Math.ceil(batchSize / runners);
         const runner = async () => {
-          while (!stopping && budget > 0) {
-            const want = Math.min(chunkSize, budget);
-            budget -= want;
-            const claimed = await claim(want);
-            budget += want - claimed.length;
-            claimedCount += claimed.length;
-            if (claimed.length) tally(claimed, await engine.processClaimedBatch(tenantId, claimed, id, { concurrency: chunkSize, chunkSize }));
-            if (claimed.length < want) break;
-          }
+          claimedCount += await engine.processDue(tenantId, id, {
+            chunkSize,
+            limit: share,
+            perCampaignLimit,
+            leaseMs,
+            shouldStop: () => stopping,
+            onResults: (actions, settled) => tally(actions, settled),
+          });
         };
         // Every runner ends before the round does (a failed claim in one must not let the next
         // round start beside the others' chunks); then the first failure is reported.

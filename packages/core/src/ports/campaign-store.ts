@@ -284,6 +284,84 @@ export interface BulkStoreOperations {
   finishActionOrFail(key: string, owner: string, now: number, status: 'done' | 'canceled' | 'pending', patch?: { runAt?: number; lastError?: string }): Promise<void>;
   /** {@link StoreTransaction.insertOutbound} (an existing key does not apply), with the failure rule of {@link updateEnrollmentOrFail}. */
   insertOutboundOrFail(message: OutboundRecord): Promise<void>;
+  /**
+   * A fence without a write: each action is still `running` under `owner` with a lease live
+   * at `now` (what {@link StoreTransaction.finishAction} checks), and stays so until the
+   * transaction ends. With the failure rule of {@link updateEnrollmentOrFail}. The engine
+   * calls it for the sends a batch decided, whose actions it finishes only later.
+   *
+   * Optional: {@link bulkOperations} stands in with one `getAction` per key.
+   */
+  assertLeasesOrFail?(keys: readonly string[], owner: string, now: number): Promise<void>;
+  /**
+   * An expectation, with the failure rule of {@link updateEnrollmentOrFail}: none of these
+   * provider message ids has orphan events ({@link StoreTransaction.listOrphanEvents} would
+   * return nothing for each). Lets the engine record a batch of outcomes without reading
+   * orphans first; in the rare case there are some, the batch fails and the engine records
+   * each outcome in its own transaction, where the orphans are read and applied.
+   *
+   * Optional: {@link bulkOperations} stands in with one `listOrphanEvents` per id.
+   */
+  expectNoOrphanEventsOrFail?(providerMessageIds: readonly string[]): Promise<void>;
+  /**
+   * The counters of these campaigns ({@link StoreTransaction.getAnalytics}) as this
+   * transaction leaves them, this transaction's increments included, read as it commits. Call
+   * it after the transaction's last `incrementAnalytics`. The returned promise resolves as
+   * soon as the read is arranged; its `value` settles after the transaction has committed (it
+   * rejects if the transaction rolls back), so await `value` only after `transaction()` has
+   * returned. Lets a store answer the read in the same round trip as the commit.
+   *
+   * Optional: {@link bulkOperations} stands in with `getAnalytics` reads made at the call.
+   */
+  readAnalyticsAtCommit?(campaignIds: readonly string[]): Promise<{ readonly value: Promise<Record<string, Record<string, number>>> }>;
+  /**
+   * A claim ({@link CampaignStore.claimChunk}'s, with its rows) made as this transaction
+   * commits, after its writes (whose rows it sees): it commits, or rolls back, with them. Call
+   * it after the transaction's last write. As with {@link readAnalyticsAtCommit}, the promise
+   * resolves once the claim is arranged and `value` settles after the commit. Lets a store
+   * claim the next chunk of work in the same round trip that commits this one.
+   *
+   * Optional: {@link bulkOperations} stands in with the claim and reads made at the call.
+   */
+  claimAtCommit?(request: ChunkClaimRequest): Promise<{ readonly value: Promise<ClaimedChunk> }>;
+}
+
+/**
+ * What {@link CampaignStore.claimChunk} claims: the due actions, as
+ * {@link StoreTransaction.claimDueActions} does, or the given keys, each as
+ * {@link StoreTransaction.claimAction} does (a queue's wake-ups).
+ */
+export interface ChunkClaimRequest {
+  /** The time (epoch ms) to compare `runAt` and leases with. */
+  now: number;
+  /** Who claims. */
+  owner: string;
+  /** Lease length in ms. */
+  leaseMs: number;
+  /** Claim these keys; without them, claim due actions. */
+  keys?: readonly string[];
+  /** Due actions: most claimed. Default 10. */
+  limit?: number;
+  /** Due actions: fair share per campaign (see {@link ClaimOptions.perCampaignLimit}). */
+  perCampaignLimit?: number;
+}
+
+/**
+ * Claimed actions together with every row the engine reads to run them, so a chunk of work
+ * starts with one store call. Rows that do not exist are simply absent: an enrollment
+ * missing here does not exist.
+ */
+export interface ClaimedChunk {
+  /** The actions claimed (status `running`, this owner's lease), earliest first for due claims. */
+  actions: ActionRecord[];
+  /** The enrollments of those actions. */
+  enrollments: EnrollmentRecord[];
+  /** The outbox rows that exist for the keys of the claimed `send` actions (a retry, or a crash before the outcome). */
+  outbounds: OutboundRecord[];
+  /** Every suppression of every address (email, phone, whatsapp) of those enrollments' contacts. */
+  suppressions: SuppressionRecord[];
+  /** The campaigns of those actions. */
+  campaigns: CampaignRecord[];
 }
 
 /** The transactional source of truth. */
@@ -293,4 +371,12 @@ export interface CampaignStore {
    * if it throws, nothing does.
    */
   transaction<T>(tenantId: string, fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Optional: claims actions and reads the rows needed to run them, in one transaction of
+   * its own (one statement on PostgreSQL). The claim means exactly what
+   * `claimDueActions` / `claimAction` mean; the rows are what the single-row reads would
+   * return right after the claim. Without it, use {@link claimChunk}, which does the same
+   * with `transaction`, the claim and the bulk reads.
+   */
+  claimChunk?(tenantId: string, request: ChunkClaimRequest): Promise<ClaimedChunk>;
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
   ActionRecord,
   CampaignStore,
+  ClaimedChunk,
   ClaimOptions,
   EnrollmentRecord,
   StoreTransaction,
@@ -25,7 +26,7 @@ import {
   T0,
   transitionRecord,
 } from './fixtures.js';
-import { bulkOperations } from '../engine/bulk.js';
+import { bulkOperations, claimChunk } from '../engine/bulk.js';
 
 /** Capabilities a store may lack; each maps to the reason it is skipped. */
 export type StoreCapability = 'concurrency';
@@ -860,6 +861,155 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           expect(await s.getOutbound('k')).toMatchObject({ status: 'sent', providerMessageId: 'pm-1' });
           expect((await s.findOutboundByProviderId('pm-1'))?.key).toBe('k');
         });
+      });
+    });
+
+    describe('chunks: claims with their rows, checks and reads at commit', () => {
+      const isConflict = (e: unknown) => (e as { code?: string }).code === 'CONFLICT';
+      const failure = (p: Promise<unknown>) => p.then(
+        () => null,
+        (x: unknown) => x,
+      );
+
+      it('claimChunk claims due actions with every row needed to run them, and claims by key; other tenants are untouched', async () => {
+        const t = freshTenant();
+        const other = freshTenant('b');
+        const a = await seed(t, 'c1', 'active', 'alice');
+        const b = await seed(t, 'c1', 'active', 'bob');
+        const x = await seed(other, 'c1', 'active', 'alice');
+        await insertActions(t, [
+          actionRecord(t, a, 'send-a', T0, { kind: 'send' }),
+          actionRecord(t, b, 'timer-b', T0 + 1),
+          actionRecord(t, a, 'later', T0 + 10_000),
+        ]);
+        await insertActions(other, [actionRecord(other, x, 'send-x', T0, { kind: 'send' })]);
+        await tx(t, async (s) => {
+          // A retry: the outbox row of send-a exists already.
+          await s.insertOutbound(outboundRecord(t, a, 'send-a'));
+          await s.suppress({ tenantId: t, address: a.contact.address.email!, channel: 'email', reason: 'complaint', at: T0 });
+          await s.suppress({ tenantId: t, address: 'stranger@example.test', channel: null, reason: 'STOP', at: T0 });
+        });
+        const chunk = await claimChunk(store, t, { now: T0 + 5, owner: 'w1', leaseMs: LEASE, limit: 10 });
+        // Due ones only, earliest first, claimed as claimDueActions claims.
+        expect(keysOf(chunk.actions)).toEqual(['send-a', 'timer-b']);
+        expect(chunk.actions[0]).toMatchObject({ status: 'running', leaseOwner: 'w1', leaseExpiresAt: T0 + 5 + LEASE, attempts: 1 });
+        expect(chunk.actions).toEqual([await getAction(t, 'send-a'), await getAction(t, 'timer-b')]);
+        // The rows, exactly as the single-row reads return them.
+        const read = await tx(t, async (s) => ({
+          enrollments: [(await s.getEnrollment(a.enrollment.id))!, (await s.getEnrollment(b.enrollment.id))!],
+          outbox: (await s.getOutbound('send-a'))!,
+          campaign: (await s.getCampaign('c1'))!,
+        }));
+        expect(sortBy(chunk.enrollments, (r) => r.enrollment.id)).toEqual(sortBy(read.enrollments, (r) => r.enrollment.id));
+        expect(chunk.outbounds).toEqual([read.outbox]);
+        expect(chunk.campaigns).toEqual([read.campaign]);
+        // Every suppression of the contacts' addresses, and only theirs.
+        expect(chunk.suppressions.map((r) => [r.address, r.channel, r.reason])).toEqual([[a.contact.address.email, 'email', 'complaint']]);
+        // The other tenant's due action is still pending.
+        expect((await getAction(other, 'send-x'))?.status).toBe('pending');
+
+        // By key: a due one is claimed, one held by a live lease and an unknown key are not.
+        const byKey = await claimChunk(store, t, { keys: ['later', 'send-a', 'missing', 'send-x'], now: T0 + 10_000, owner: 'w2', leaseMs: LEASE });
+        expect(keysOf(byKey.actions)).toEqual(['later']);
+        expect(byKey.actions[0]).toMatchObject({ status: 'running', leaseOwner: 'w2', attempts: 1 });
+        expect(byKey.enrollments.map((r) => r.enrollment.id)).toEqual([a.enrollment.id]);
+        expect(byKey.outbounds).toEqual([]);
+        expect((await getAction(other, 'send-x'))?.status).toBe('pending');
+        // Nothing due: an empty chunk.
+        expect(await claimChunk(store, t, { now: T0 + 10_000, owner: 'w3', leaseMs: LEASE, limit: 10 })).toEqual({ actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] });
+      });
+
+      it('claimAtCommit claims as the transaction commits, seeing its writes; a transaction that rolls back claims nothing', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await insertActions(t, [actionRecord(t, e, 'old', T0)]);
+        let claim: { readonly value: Promise<ClaimedChunk> } | undefined;
+        await tx(t, async (s) => {
+          // Written by this very transaction: the claim sees it.
+          await s.insertActions([actionRecord(t, e, 'new', T0 + 1)]);
+          claim = await bulkOperations(s).claimAtCommit({ now: T0 + 5, owner: 'w1', leaseMs: LEASE, limit: 10 });
+        });
+        const chunk = await claim!.value;
+        expect(keysOf(chunk.actions)).toEqual(['old', 'new']);
+        expect(chunk.enrollments.map((r) => r.enrollment.id)).toEqual([e.enrollment.id]);
+        expect(chunk.campaigns.map((c) => c.id)).toEqual(['c1']);
+        expect((await getAction(t, 'new'))).toMatchObject({ status: 'running', leaseOwner: 'w1' });
+
+        await insertActions(t, [actionRecord(t, e, 'third', T0)]);
+        const err = await failure(
+          tx(t, async (s) => {
+            await bulkOperations(s).claimAtCommit({ now: T0 + 5, owner: 'w2', leaseMs: LEASE, limit: 10 });
+            throw new Error('changed my mind');
+          }),
+        );
+        expect((err as Error).message).toBe('changed my mind');
+        expect(await getAction(t, 'third')).toMatchObject({ status: 'pending', leaseOwner: null, attempts: 0 });
+      });
+
+      it('assertLeasesOrFail passes while the owner holds live leases; a foreign, expired or finished lease fails the transaction with CONFLICT, writing nothing', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await insertActions(t, [actionRecord(t, e, 'k1', T0), actionRecord(t, e, 'k2', T0)]);
+        await tx(t, (s) => s.claimDueActions(claimAt(T0, 'w1')));
+        await tx(t, async (s) => {
+          await s.insertOutbound(outboundRecord(t, e, 'kept'));
+          await bulkOperations(s).assertLeasesOrFail(['k1', 'k2'], 'w1', T0 + 1);
+        });
+        expect(await tx(t, (s) => s.getOutbound('kept'))).not.toBeNull();
+        await tx(t, (s) => s.finishAction('k2', 'w1', T0 + 1, 'done'));
+        const cases: Array<[string, string[], string, number]> = [
+          ['foreign', ['k1'], 'w2', T0 + 1],
+          ['expired', ['k1'], 'w1', T0 + LEASE],
+          ['finished', ['k1', 'k2'], 'w1', T0 + 1],
+        ];
+        for (const [label, keys, owner, now] of cases) {
+          const err = await failure(
+            tx(t, async (s) => {
+              await s.insertOutbound(outboundRecord(t, e, `side-${label}`));
+              await bulkOperations(s).assertLeasesOrFail(keys, owner, now);
+            }),
+          );
+          expect(isConflict(err), label).toBe(true);
+          expect(await tx(t, (s) => s.getOutbound(`side-${label}`)), label).toBeNull();
+        }
+        expect(await getAction(t, 'k1')).toMatchObject({ status: 'running', leaseOwner: 'w1' });
+      });
+
+      it('expectNoOrphanEventsOrFail passes when none of the ids has orphan events, and otherwise fails the transaction with CONFLICT', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        await tx(t, async (s) => {
+          await s.insertEvent(eventRecord(t, 'ev-orphan', { providerMessageId: 'pm-orphan' }));
+          await s.insertEvent(eventRecord(t, 'ev-matched', { providerMessageId: 'pm-matched', messageKey: 'k' }));
+        });
+        await tx(t, async (s) => {
+          await s.insertOutbound(outboundRecord(t, e, 'kept'));
+          await bulkOperations(s).expectNoOrphanEventsOrFail(['pm-matched', 'pm-none']);
+        });
+        expect(await tx(t, (s) => s.getOutbound('kept'))).not.toBeNull();
+        const err = await failure(
+          tx(t, async (s) => {
+            await s.insertOutbound(outboundRecord(t, e, 'side'));
+            await bulkOperations(s).expectNoOrphanEventsOrFail(['pm-none', 'pm-orphan']);
+          }),
+        );
+        expect(isConflict(err)).toBe(true);
+        expect(await tx(t, (s) => s.getOutbound('side'))).toBeNull();
+        // Another tenant's orphan is not this tenant's.
+        const other = freshTenant('b');
+        await tx(other, (s) => bulkOperations(s).expectNoOrphanEventsOrFail(['pm-orphan']));
+      });
+
+      it('readAnalyticsAtCommit gives the counters as the transaction leaves them, once it has committed', async () => {
+        const t = freshTenant();
+        await seed(t);
+        await tx(t, (s) => s.incrementAnalytics('c1', { 'messages.sent': 1 }));
+        let read: { readonly value: Promise<Record<string, Record<string, number>>> } | undefined;
+        await tx(t, async (s) => {
+          await s.incrementAnalytics('c1', { 'messages.sent': 2, 'messages.failed': 1 });
+          read = await bulkOperations(s).readAnalyticsAtCommit(['c1', 'no-such-campaign']);
+        });
+        expect(await read!.value).toEqual({ c1: { 'messages.sent': 3, 'messages.failed': 1 }, 'no-such-campaign': {} });
       });
     });
 
