@@ -208,6 +208,48 @@ describe('engine: batched rounds', () => {
     expect(actions.filter((a) => a.status === 'pending')).toHaveLength(60 - claimed);
   });
 
+  it('a row that cannot be read costs only its own action: the pipeline claims around it and sends the rest', async () => {
+    const clock = createVirtualClock(T0);
+    const inner = createMemoryStore();
+    let poisoned: string | null = null;
+    // Reading one enrollment throws (a corrupt row, a store bug): claims with rows that include
+    // it fail, and the action itself fails whenever it runs.
+    const store: CampaignStore = {
+      transaction: (tenantId, fn) =>
+        inner.transaction(tenantId, (tx) =>
+          fn(
+            new Proxy(tx, {
+              get(target, prop) {
+                if (prop === 'getEnrollment')
+                  return async (id: string) => {
+                    if (id === poisoned) throw new Error(`cannot read enrollment ${id}`);
+                    return target.getEnrollment(id);
+                  };
+                const v = Reflect.get(target, prop);
+                return typeof v === 'function' ? v.bind(target) : v;
+              },
+            }),
+          ),
+        ),
+    };
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, transports: transport, clock, rateLimits: {} });
+    await engine.createCampaign(null, 't1', { id: 'c', plan: oneSms });
+    await engine.startCampaign(null, 't1', 'c', { audience: contacts(30) });
+    poisoned = 'c:p5';
+    const results: Partial<Record<string, number>> = {};
+    const claimed = await engine.processDue('t1', 'w1', {
+      chunkSize: 8,
+      onResults: (_actions, settled) => settled.forEach((r) => (results[r.status === 'fulfilled' ? r.value : 'error'] = (results[r.status === 'fulfilled' ? r.value : 'error'] ?? 0) + 1)),
+    });
+    expect(claimed).toBe(30);
+    expect(results).toEqual({ sent: 29, error: 1 });
+    expect(transport.sent.map((m) => m.contactId)).not.toContain('p5');
+    expect(new Set(transport.sent.map((m) => m.key)).size).toBe(29);
+    // The poisoned action keeps its lease, to be tried again (and parked after 10 claims).
+    expect(inner.dump('t1').actions.filter((a) => a.status !== 'done').map((a) => [a.enrollmentId, a.status])).toEqual([['c:p5', 'running']]);
+  });
+
   it('a lost lease inside a batch fences that action only; the new owner sends it, once', async () => {
     const h = setup();
     await started(h, 10);

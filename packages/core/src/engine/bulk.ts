@@ -146,6 +146,21 @@ export async function claimChunk(store: CampaignStore, tenantId: string, request
   return store.transaction(tenantId, (tx) => claimIn(tx, request));
 }
 
+/**
+ * {@link claimChunk}'s claim without its rows, in a transaction of its own: what the engine
+ * falls back to when a claim with rows fails (a row that cannot be read must cost only its
+ * own action, which then fails on its own when it reads it).
+ */
+export async function claimActionsOnly(store: CampaignStore, tenantId: string, request: ChunkClaimRequest): Promise<ActionRecord[]> {
+  const { now, owner, leaseMs } = request;
+  if (request.keys && !request.keys.length) return [];
+  return store.transaction(tenantId, (tx) =>
+    request.keys
+      ? bulkOperations(tx).claimActions([...new Set(request.keys)], { now, owner, leaseMs })
+      : tx.claimDueActions({ now, owner, leaseMs, limit: request.limit ?? 10, ...(request.perCampaignLimit === undefined ? {} : { perCampaignLimit: request.perCampaignLimit }) }),
+  );
+}
+
 /** The claim of {@link claimChunk} and its reads, in a transaction: with single-row calls and the bulk reads. */
 async function claimIn(tx: StoreTransaction, request: ChunkClaimRequest): Promise<ClaimedChunk> {
   const bulk = bulkOperations(tx);

@@ -42,7 +42,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
-import { bulkOperations, chunkCache, chunkRows, claimChunk, mergeRows, type ChunkCache, type ChunkRows } from './bulk.js';
+import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, type ChunkCache, type ChunkRows } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -1123,12 +1123,30 @@ export function createEngine(options: EngineOptions): Engine {
       return chunk.actions.length ? chunk : null;
     };
     const report = (actions: readonly ActionRecord[], results: Array<PromiseSettledResult<ProcessResult>>) => opts.onResults?.(actions, results);
+    /**
+     * A claim with its rows, on its own (the first, and after a turn that failed). If reading
+     * the rows fails, the actions are claimed alone and run on their own, each reading its own
+     * rows (so a row that cannot be read costs only its action), and the next claim follows.
+     */
+    const claimNext = async (): Promise<ClaimedChunk | null> => {
+      while (!stop()) {
+        const asked = take();
+        try {
+          return arrived(asked, await claimChunk(store, tenantId, request(asked)));
+        } catch (e) {
+          log?.warn('claim with rows failed; claiming the actions alone', { tenantId, error: e instanceof Error ? e.message : String(e) });
+          const actions = await claimActionsOnly(store, tenantId, request(asked));
+          budget += asked - actions.length;
+          claimed += actions.length;
+          if (!actions.length) return null;
+          report(actions, await runChunk(tenantId, actions, null, owner, chunkSize));
+          if (actions.length < asked) return null;
+        }
+      }
+      return null;
+    };
 
-    let chunk: ClaimedChunk | null = null;
-    if (!stop()) {
-      const asked = take();
-      chunk = arrived(asked, await claimChunk(store, tenantId, request(asked)));
-    }
+    let chunk: ClaimedChunk | null = await claimNext();
     let sent: SentChunk | null = null;
     let sentResults: Array<PromiseSettledResult<ProcessResult>> = [];
     while (chunk || sent) {
@@ -1165,11 +1183,7 @@ export function createEngine(options: EngineOptions): Engine {
         }
         sent = null;
         if (current) report(current.actions, await runChunk(tenantId, current.actions, chunkRows(current), owner, chunkSize));
-        chunk = null;
-        if (current && full && !stop()) {
-          const asked = take();
-          chunk = arrived(asked, await claimChunk(store, tenantId, request(asked)));
-        }
+        chunk = current && full ? await claimNext() : null;
         continue;
       }
       if (previous) {
@@ -1253,11 +1267,22 @@ export function createEngine(options: EngineOptions): Engine {
 
   async function processActions(tenantId: string, keys: readonly string[], owner = 'engine', opts: { concurrency?: number; chunkSize?: number } = {}): Promise<Array<PromiseSettledResult<ProcessResult>>> {
     if (!keys.length) return [];
-    // One store call claims the keys and reads their rows (one statement on PostgreSQL).
-    const chunk = await claimChunk(store, tenantId, { keys: [...new Set(keys)], now: clock.now(), owner, leaseMs });
-    const settled = chunk.actions.length ? await processChunk(tenantId, chunk, owner, opts) : [];
+    // One store call claims the keys and reads their rows (one statement on PostgreSQL); if
+    // the reads fail, the actions are claimed alone and each reads its own rows.
+    const request: ChunkClaimRequest = { keys: [...new Set(keys)], now: clock.now(), owner, leaseMs };
+    let actions: readonly ActionRecord[];
+    let settled: Array<PromiseSettledResult<ProcessResult>>;
+    try {
+      const chunk = await claimChunk(store, tenantId, request);
+      actions = chunk.actions;
+      settled = actions.length ? await processChunk(tenantId, chunk, owner, opts) : [];
+    } catch (e) {
+      log?.warn('claim with rows failed; claiming the actions alone', { tenantId, keys: keys.length, error: e instanceof Error ? e.message : String(e) });
+      actions = await claimActionsOnly(store, tenantId, request);
+      settled = actions.length ? await processClaimedBatch(tenantId, actions, owner, opts) : [];
+    }
     const byKey = new Map<string, PromiseSettledResult<ProcessResult>>();
-    chunk.actions.forEach((a, i) => byKey.set(a.key, settled[i]!));
+    actions.forEach((a, i) => byKey.set(a.key, settled[i]!));
     // A key given twice is run once: the second copy is a wake-up that found nothing to do.
     return keys.map((k) => {
       const r = byKey.get(k);
