@@ -174,6 +174,18 @@ begin
 end
 $$;
 
+-- dripline_check: raises the conflict of a checked write of `kind` when the keys it `done` are
+-- not all those it `wanted`, naming the ones that did not apply.
+create or replace function :schema.dripline_check(kind text, wanted text[], done text[]) returns void
+language plpgsql as $$
+begin
+  if coalesce(cardinality(done), 0) <> coalesce(cardinality(wanted), 0) then
+    perform :schema.dripline_conflict(jsonb_build_object(kind,
+      (select array_agg(k.v order by k.v) from unnest(wanted) as k(v) where k.v <> all(coalesce(done, '{}')))));
+  end if;
+end
+$$;
+
 -- Parameters (lists of keys and the rows for them are in the same order):
 --   p_actions      jsonb array of scheduled actions to insert (an existing key is left alone)
 --   p_cancels      text[] keys of actions to cancel (pending or running ones)
@@ -242,10 +254,7 @@ begin
       returning a.key
     )
     select array_agg(f.key) into done from f;
-    if coalesce(cardinality(done), 0) <> cardinality(p_finish_keys) then
-      select array_agg(k.v order by k.v) into missing from unnest(p_finish_keys) as k(v) where k.v <> all(coalesce(done, '{}'));
-      perform :schema.dripline_conflict(jsonb_build_object('finishes', missing));
-    end if;
+    perform :schema.dripline_check('finishes', p_finish_keys, done);
   end if;
 
   if cardinality(p_lease_keys) > 0 then
@@ -264,10 +273,7 @@ begin
       where y.status = 'running' and y.lease_owner = b.owner and y.lease_expires_at > b.now
     )
     select array_agg(l.key) into done from l;
-    if coalesce(cardinality(done), 0) <> cardinality(p_lease_keys) then
-      select array_agg(k.v order by k.v) into missing from unnest(p_lease_keys) as k(v) where k.v <> all(coalesce(done, '{}'));
-      perform :schema.dripline_conflict(jsonb_build_object('leases', missing));
-    end if;
+    perform :schema.dripline_check('leases', p_lease_keys, done);
   end if;
 
   if cardinality(p_enrollment_ids) > 0 then
@@ -281,10 +287,7 @@ begin
       returning c.id
     )
     select array_agg(u.id) into done from u;
-    if coalesce(cardinality(done), 0) <> cardinality(p_enrollment_ids) then
-      select array_agg(k.v order by k.v) into missing from unnest(p_enrollment_ids) as k(v) where k.v <> all(coalesce(done, '{}'));
-      perform :schema.dripline_conflict(jsonb_build_object('enrollments', missing));
-    end if;
+    perform :schema.dripline_check('enrollments', p_enrollment_ids, done);
   end if;
 
   if jsonb_array_length(p_outbox) > 0 then
@@ -298,10 +301,7 @@ begin
       returning key
     )
     select array_agg(i.key) into done from i;
-    if coalesce(cardinality(done), 0) <> jsonb_array_length(p_outbox) then
-      select array_agg(r.key order by r.key) into missing from jsonb_to_recordset(p_outbox) as r(key text) where r.key <> all(coalesce(done, '{}'));
-      perform :schema.dripline_conflict(jsonb_build_object('outbox', missing));
-    end if;
+    perform :schema.dripline_check('outbox', array(select r.key from jsonb_to_recordset(p_outbox) as r(key text)), done);
   end if;
 
   if cardinality(p_patch_keys) > 0 then
