@@ -461,9 +461,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return { analytics, chunk: claim ? toChunk(result.chunk) : null };
     };
 
-    /** Writes what is buffered, if a statement about to run touches a table it writes (`text` names it). */
+    /**
+     * Writes what is buffered, if a statement about to run touches a table it writes: one whose
+     * text names the table, or a call of one of the schema's functions (which read every table).
+     */
     const flushFor = async (text: string) => {
-      if (!hasWrites(pending) || !tablesOf(pending).some((t) => text.includes(t))) return;
+      if (!hasWrites(pending)) return;
+      if (!text.includes('.dripline_') && !tablesOf(pending).some((t) => text.includes(t))) return;
       await begin();
       await writeBuffered([], null);
     };

@@ -250,6 +250,40 @@ describe('engine: batched rounds', () => {
     expect(inner.dump('t1').actions.filter((a) => a.status !== 'done').map((a) => [a.enrollmentId, a.status])).toEqual([['c:p5', 'running']]);
   });
 
+  it('a queue that refuses wake-ups costs only the wake-ups: every decided send still goes out once and its outcome is recorded', async () => {
+    const clock = createVirtualClock(T0);
+    const store = createMemoryStore();
+    const refused: string[] = [];
+    // Every enqueue fails (Redis unreachable): the timeouts the outcomes schedule get no
+    // wake-up, which the sweeper would make up for; nothing else may be lost.
+    const queue = { enqueue: async (items: readonly { key: string }[]) => void refused.push(...items.map((i) => i.key)) || Promise.reject(new Error('queue unreachable')), remove: async () => undefined };
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, queue: queue as never, transports: transport, clock, rateLimits: {} });
+    const withTimeout: PlanInput = {
+      version: '1.0',
+      name: 'Nudge',
+      timezone: 'UTC',
+      startNodeId: 'sms',
+      nodes: [
+        { id: 'sms', action: 'send', channel: 'sms', body: 'Hi {{name}}', transitions: [{ on: 'no_reply', to: 'done', after: 'P1D' }] },
+        { id: 'done', action: 'exit' },
+      ],
+    };
+    await engine.createCampaign(null, 't1', { id: 'c', plan: withTimeout });
+    await engine.startCampaign(null, 't1', 'c', { audience: contacts(24) }).catch(() => undefined);
+    const claimed = await engine.processDue('t1', 'w1', { chunkSize: 8 });
+    expect(claimed).toBe(24);
+    expect(transport.sent).toHaveLength(24);
+    expect(new Set(transport.sent.map((m) => m.key)).size).toBe(24);
+    const dump = store.dump('t1');
+    expect(dump.outbox.map((m) => m.status)).toEqual(Array(24).fill('sent'));
+    // The outcomes scheduled the timeouts, in the store, whose wake-ups the queue refused.
+    const timeouts = dump.actions.filter((a) => a.kind === 'timeout');
+    expect(timeouts).toHaveLength(24);
+    expect(timeouts.every((a) => a.status === 'pending')).toBe(true);
+    expect(refused).toEqual(expect.arrayContaining(timeouts.map((a) => a.key)));
+  });
+
   it('a lost lease inside a batch fences that action only; the new owner sends it, once', async () => {
     const h = setup();
     await started(h, 10);

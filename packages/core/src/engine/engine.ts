@@ -424,6 +424,19 @@ export function createEngine(options: EngineOptions): Engine {
     return { result, rec: saved };
   }
 
+  /**
+   * {@link afterCommit} where a chunk's messages are about to go out: a queue that fails to
+   * take a wake-up is logged, not thrown, so the decided sends still go out (the store is the
+   * source of truth; the sweeper re-enqueues overdue actions).
+   */
+  async function afterCommitQuietly(work: Work, tenantId: string) {
+    try {
+      await afterCommit(work);
+    } catch (e) {
+      log?.warn('queue wake-ups failed after commit; the sweeper re-enqueues overdue actions', { tenantId, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
   async function afterCommit(work: Work | null | undefined) {
     if (!work) return;
     if (queue && work.remove.length) await queue.remove(work.remove);
@@ -1063,7 +1076,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
     metrics.activeWorkers += actions.length;
     try {
-      await afterCommit(mergeWork(decided.decisions.map((d) => d.work)));
+      await afterCommitQuietly(mergeWork(decided.decisions.map((d) => d.work)), tenantId);
       await decided.settle?.(tenantId);
       const results: Array<PromiseSettledResult<ProcessResult>> = decided.decisions.map((d) => ({ status: 'fulfilled', value: d.result }));
       const sent = await sendDecided(tenantId, actions, decided.decisions, decided.rows, t0, limit);
@@ -1085,7 +1098,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
       if (recorded) {
         fileRecorded(sent, recorded.out, results);
-        await afterCommit(work);
+        await afterCommitQuietly(work, tenantId);
         await recorded.settle?.(tenantId);
       } else await recordOneByOne(tenantId, sent, owner, limit, results);
       return results;
@@ -1190,7 +1203,7 @@ export function createEngine(options: EngineOptions): Engine {
         fileRecorded(previous, turn.recorded!, sentResults);
         metrics.activeWorkers -= previous.actions.length;
       }
-      await afterCommit(mergeWork([work, ...(turn.decisions ?? []).map((d) => d.work)]));
+      await afterCommitQuietly(mergeWork([work, ...(turn.decisions ?? []).map((d) => d.work)]), tenantId);
       if (previous) report(previous.actions, sentResults);
       await turn.settle?.(tenantId);
       sent = null;
@@ -1270,17 +1283,14 @@ export function createEngine(options: EngineOptions): Engine {
     // One store call claims the keys and reads their rows (one statement on PostgreSQL); if
     // the reads fail, the actions are claimed alone and each reads its own rows.
     const request: ChunkClaimRequest = { keys: [...new Set(keys)], now: clock.now(), owner, leaseMs };
-    let actions: readonly ActionRecord[];
-    let settled: Array<PromiseSettledResult<ProcessResult>>;
+    let chunk: ClaimedChunk | null = null;
     try {
-      const chunk = await claimChunk(store, tenantId, request);
-      actions = chunk.actions;
-      settled = actions.length ? await processChunk(tenantId, chunk, owner, opts) : [];
+      chunk = await claimChunk(store, tenantId, request);
     } catch (e) {
       log?.warn('claim with rows failed; claiming the actions alone', { tenantId, keys: keys.length, error: e instanceof Error ? e.message : String(e) });
-      actions = await claimActionsOnly(store, tenantId, request);
-      settled = actions.length ? await processClaimedBatch(tenantId, actions, owner, opts) : [];
     }
+    const actions: readonly ActionRecord[] = chunk ? chunk.actions : await claimActionsOnly(store, tenantId, request);
+    const settled = !actions.length ? [] : chunk ? await processChunk(tenantId, chunk, owner, opts) : await processClaimedBatch(tenantId, actions, owner, opts);
     const byKey = new Map<string, PromiseSettledResult<ProcessResult>>();
     actions.forEach((a, i) => byKey.set(a.key, settled[i]!));
     // A key given twice is run once: the second copy is a wake-up that found nothing to do.

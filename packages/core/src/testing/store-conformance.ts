@@ -423,6 +423,21 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect((await getAction(t, 'canceled'))?.status).toBe('canceled');
       });
 
+      it('claims see the writes of their own transaction', async () => {
+        const t = freshTenant();
+        const e = await seed(t);
+        const claimed = await tx(t, async (s) => {
+          await s.insertActions([actionRecord(t, e, 'fresh', T0)]);
+          const due = await s.claimDueActions(claimAt(T0, 'w1'));
+          await s.insertActions([actionRecord(t, e, 'fresh-2', T0)]);
+          const byKey = await s.claimAction('fresh-2', { now: T0, owner: 'w1', leaseMs: LEASE });
+          await s.insertActions([actionRecord(t, e, 'fresh-3', T0)]);
+          const byKeys = await bulkOperations(s).claimActions(['fresh-3'], { now: T0, owner: 'w1', leaseMs: LEASE });
+          return { due: keysOf(due), byKey: byKey?.key, byKeys: keysOf(byKeys) };
+        });
+        expect(claimed).toEqual({ due: ['fresh'], byKey: 'fresh-2', byKeys: ['fresh-3'] });
+      });
+
       it('claimDueActions respects the limit and leaves the rest for the next claim', async () => {
         const t = freshTenant();
         const e = await seed(t);
