@@ -78,6 +78,20 @@ const OUTBOUND_COLUMNS: Record<string, string> = {
 
 const json = (v: unknown) => JSON.stringify(v);
 const emptyChunk = (): ClaimedChunk => ({ actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] });
+/**
+ * A promise the transaction settles when it ends (a read or claim at commit). It is marked
+ * handled here: the caller awaits it only if the transaction committed.
+ */
+function settledAtCommit<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const value = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  value.catch(() => undefined);
+  return { value, resolve, reject };
+}
 /** A claim request as `dripline_claim` takes it (keys sorted, so claimers lock shared rows in the same order). */
 const claimParam = (r: ChunkClaimRequest) => {
   const keys = r.keys ? [...new Set(r.keys)].sort() : null;
@@ -380,16 +394,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     const writeBuffered = async (reads: Pending['analyticsReads'], claim: ChunkClaimRequest | null): Promise<{ analytics: Record<string, Record<string, number>>; chunk: ClaimedChunk | null }> => {
       const p = { ...pending };
       // Taken now: what the caller buffers while the statement runs goes in the next one.
-      pending.actions = new Map();
-      pending.cancels = new Set();
-      pending.finishes = new Map();
-      pending.leases = new Map();
-      pending.enrollmentUpdates = new Map();
-      pending.outboundInserts = new Map();
-      pending.outboundUpdates = new Map();
-      pending.transitions = [];
-      pending.analytics = new Map();
-      pending.noOrphans = new Set();
+      // The reads and the claim at commit stay (a flush before commit does not answer them).
+      Object.assign(pending, newPending(), { analyticsReads: p.analyticsReads, claim: p.claim });
       const actions = [...p.actions.values()].map((a) => ({
         key: a.key,
         campaign_id: a.campaignId,
@@ -466,10 +472,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
      * text names the table, or a call of one of the schema's functions (which read every table).
      */
     const flushFor = async (text: string) => {
-      if (!hasWrites(pending)) return;
-      if (!text.includes('.dripline_') && !tablesOf(pending).some((t) => text.includes(t))) return;
-      await begin();
-      await writeBuffered([], null);
+      if (text.includes('.dripline_') || tablesOf(pending).some((t) => text.includes(t))) await drain();
     };
     /** A statement that reads only: runs on its own until the transaction has begun. */
     const read = async (text: string, values: unknown[] = []) => {
@@ -787,26 +790,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           for (const id of ids) pending.noOrphans.add(id);
         },
         async readAnalyticsAtCommit(campaignIds) {
-          let resolve!: (v: Record<string, Record<string, number>>) => void;
-          let reject!: (e: unknown) => void;
-          const value = new Promise<Record<string, Record<string, number>>>((res, rej) => {
-            resolve = res;
-            reject = rej;
-          });
-          // Handled here as well: the caller awaits it only if the transaction committed.
-          value.catch(() => undefined);
+          const { value, resolve, reject } = settledAtCommit<Record<string, Record<string, number>>>();
           pending.analyticsReads.push({ ids: [...new Set(campaignIds)], resolve, reject });
           return { value };
         },
         async claimAtCommit(request) {
           if (pending.claim) throw new DriplineError('INVALID_INPUT', 'claimAtCommit was already called in this transaction');
-          let resolve!: (v: ClaimedChunk) => void;
-          let reject!: (e: unknown) => void;
-          const value = new Promise<ClaimedChunk>((res, rej) => {
-            resolve = res;
-            reject = rej;
-          });
-          value.catch(() => undefined);
+          const { value, resolve, reject } = settledAtCommit<ClaimedChunk>();
           pending.claim = { request, resolve, reject };
           return { value };
         },
@@ -864,13 +854,14 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           return result;
         } catch (e) {
           for (const r of pending.analyticsReads) r.reject(e);
+          pending.claim?.reject(e);
           await rollback(client, state, broke);
           throw e;
         }
       });
     },
     async claimChunk(tenantId: string, request: ChunkClaimRequest): Promise<ClaimedChunk> {
-      if (request.keys && !request.keys.length) return { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+      if (request.keys && !request.keys.length) return emptyChunk();
       return withClient(async (client, broke) => {
         const state: TxState = { begun: false, setTenant: await needsTenant(client) };
         const c = claimParam(request);

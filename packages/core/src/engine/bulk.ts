@@ -141,7 +141,7 @@ function addressesOf(enrollments: Iterable<EnrollmentRecord | null | undefined>)
  * ```
  */
 export async function claimChunk(store: CampaignStore, tenantId: string, request: ChunkClaimRequest): Promise<ClaimedChunk> {
-  if (request.keys && !request.keys.length) return { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+  if (request.keys && !request.keys.length) return noChunk();
   if (store.claimChunk) return store.claimChunk(tenantId, request);
   return store.transaction(tenantId, (tx) => claimIn(tx, request));
 }
@@ -152,24 +152,26 @@ export async function claimChunk(store: CampaignStore, tenantId: string, request
  * own action, which then fails on its own when it reads it).
  */
 export async function claimActionsOnly(store: CampaignStore, tenantId: string, request: ChunkClaimRequest): Promise<ActionRecord[]> {
-  const { now, owner, leaseMs } = request;
   if (request.keys && !request.keys.length) return [];
-  return store.transaction(tenantId, (tx) =>
-    request.keys
-      ? bulkOperations(tx).claimActions([...new Set(request.keys)], { now, owner, leaseMs })
-      : tx.claimDueActions({ now, owner, leaseMs, limit: request.limit ?? 10, ...(request.perCampaignLimit === undefined ? {} : { perCampaignLimit: request.perCampaignLimit }) }),
-  );
+  return store.transaction(tenantId, (tx) => claimActionsIn(tx, request));
+}
+
+/** An empty claim. */
+export const noChunk = (): ClaimedChunk => ({ actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] });
+
+/** The claim of a {@link ChunkClaimRequest} in a transaction: `claimActions` for its keys, else `claimDueActions`. */
+function claimActionsIn(tx: StoreTransaction, request: ChunkClaimRequest): Promise<ActionRecord[]> {
+  const { now, owner, leaseMs } = request;
+  if (request.keys) return bulkOperations(tx).claimActions([...new Set(request.keys)], { now, owner, leaseMs });
+  return tx.claimDueActions({ now, owner, leaseMs, limit: request.limit ?? 10, ...(request.perCampaignLimit === undefined ? {} : { perCampaignLimit: request.perCampaignLimit }) });
 }
 
 /** The claim of {@link claimChunk} and its reads, in a transaction: with single-row calls and the bulk reads. */
 async function claimIn(tx: StoreTransaction, request: ChunkClaimRequest): Promise<ClaimedChunk> {
+  if (request.keys && !request.keys.length) return noChunk();
   const bulk = bulkOperations(tx);
-  const { now, owner, leaseMs } = request;
-  if (request.keys && !request.keys.length) return { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
-  const actions = request.keys
-    ? await bulk.claimActions([...new Set(request.keys)], { now, owner, leaseMs })
-    : await tx.claimDueActions({ now, owner, leaseMs, limit: request.limit ?? 10, ...(request.perCampaignLimit === undefined ? {} : { perCampaignLimit: request.perCampaignLimit }) });
-  if (!actions.length) return { actions, enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+  const actions = await claimActionsIn(tx, request);
+  if (!actions.length) return noChunk();
   const enrollments = await bulk.getEnrollments([...new Set(actions.map((a) => a.enrollmentId))]);
   const sends = actions.filter((a) => a.kind === 'send').map((a) => a.key);
   const outbounds = sends.length ? await bulk.getOutbounds(sends) : [];
@@ -218,7 +220,10 @@ export interface ChunkCache {
    * (`expectNoOrphanEventsOrFail`) instead of read: they are cached as none.
    */
   expectNoOrphans(providerMessageIds: readonly string[]): Promise<void>;
-  /** The rows as this transaction leaves them (its writes applied), to seed the next. */
+  /**
+   * The rows as this transaction leaves them (its writes applied), to seed the next. The
+   * cache's own maps: call it last, once the transaction is done with the cache.
+   */
   rows(): ChunkRows;
 }
 
@@ -403,6 +408,6 @@ export function chunkCache(inner: StoreTransaction, seed?: ChunkRows): ChunkCach
       await bulk.expectNoOrphanEventsOrFail(fresh);
       for (const id of fresh) orphans.set(id, []);
     },
-    rows: () => ({ actions: new Map(actions), enrollments: new Map(enrollments), outbounds: new Map(outbounds), suppressions: new Map(suppressions), orphans: new Map(orphans), campaigns: new Map(campaigns) }),
+    rows: () => ({ actions, enrollments, outbounds, suppressions, orphans, campaigns }),
   };
 }

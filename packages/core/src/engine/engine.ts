@@ -42,7 +42,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
-import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, type ChunkCache, type ChunkRows } from './bulk.js';
+import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, noChunk, type ChunkCache, type ChunkRows } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -1163,8 +1163,7 @@ export function createEngine(options: EngineOptions): Engine {
     let sent: SentChunk | null = null;
     let sentResults: Array<PromiseSettledResult<ProcessResult>> = [];
     while (chunk || sent) {
-      const t0 = clock.now();
-      const now = t0;
+      const now = clock.now();
       const nextAsked = chunk && full && !stop() ? take() : 0;
       const work = newWork();
       let next: { readonly value: Promise<ClaimedChunk> } | null = null;
@@ -1210,7 +1209,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (current && turn.decisions) {
         const results: Array<PromiseSettledResult<ProcessResult>> = turn.decisions.map((d) => ({ status: 'fulfilled', value: d.result }));
         metrics.activeWorkers += current.actions.length;
-        sent = await sendDecided(tenantId, current.actions, turn.decisions, turn.rows, t0, limit);
+        sent = await sendDecided(tenantId, current.actions, turn.decisions, turn.rows, now, limit);
         if (sent) sentResults = results;
         else {
           metrics.activeWorkers -= current.actions.length;
@@ -1223,7 +1222,7 @@ export function createEngine(options: EngineOptions): Engine {
         try {
           claimedNext = await (next as { readonly value: Promise<ClaimedChunk> }).value;
         } catch {
-          claimedNext = { actions: [], enrollments: [], outbounds: [], suppressions: [], campaigns: [] };
+          claimedNext = noChunk();
         }
         chunk = arrived(nextAsked, claimedNext);
       }
