@@ -261,6 +261,26 @@ export function mergeRows(base: ChunkRows | undefined, over: ChunkRows | undefin
   };
 }
 
+/**
+ * The rows of `rows` that belong to `actions`: the actions', their enrollments', their outbox
+ * rows' and their campaigns'. What recording the actions' outcomes reads, and all a pipeline
+ * carries from one turn to the next (carrying every row a turn saw, each turn would copy all
+ * the rows of the turns before it).
+ */
+export function rowsOf(rows: ChunkRows, actions: readonly ActionRecord[]): ChunkRows {
+  const out = emptyRows();
+  const copy = <V>(from: Map<string, V>, to: Map<string, V>, id: string) => {
+    if (from.has(id)) to.set(id, from.get(id)!);
+  };
+  for (const a of actions) {
+    copy(rows.actions, out.actions, a.key);
+    copy(rows.enrollments, out.enrollments, a.enrollmentId);
+    copy(rows.outbounds, out.outbounds, a.key);
+    copy(rows.campaigns, out.campaigns, a.campaignId);
+  }
+  return out;
+}
+
 const emptyRows = (): ChunkRows => ({ actions: new Map(), enrollments: new Map(), outbounds: new Map(), suppressions: new Map(), orphans: new Map(), campaigns: new Map() });
 
 /** Wraps `tx` for a batch, optionally starting from `seed`'s rows: see {@link ChunkCache}. */

@@ -42,7 +42,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
-import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, noChunk, type ChunkCache, type ChunkRows } from './bulk.js';
+import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, noChunk, rowsOf, type ChunkCache, type ChunkRows } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -1180,7 +1180,8 @@ export function createEngine(options: EngineOptions): Engine {
           const decisions = current ? await decideIn(cache, raw, tenantId, current.actions, owner, now, batch, true) : null;
           const settle = await settleIn(cache.tx, batch, work);
           if (nextAsked) next = await bulkOperations(raw).claimAtCommit(request(nextAsked));
-          return { recorded, decisions, rows: cache.rows(), settle };
+          // What the next turn needs to record this chunk's outcomes; not every row this turn saw.
+          return { recorded, decisions, rows: rowsOf(cache.rows(), current?.actions ?? []), settle };
         });
       } catch (e) {
         // Nothing of the turn was written, and nothing was claimed. The previous chunk's

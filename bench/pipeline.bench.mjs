@@ -1,0 +1,45 @@
+// The engine's pipeline (`engine.processDue`) on the memory store: time per action as the
+// worker's round (`limit`, the worker's batchSize) grows. Each turn of the pipeline carries the
+// previous chunk's rows to the next; the cost of a turn must not grow with the turns before it
+// in the round, so the time per action should be flat from rounds of 100 to rounds of 10,000.
+//
+//   node pipeline.bench.mjs        (from bench/, after building @dripline/core)
+//
+// Env: N (one-SMS enrollments per measurement, default 20000).
+// Prints a human line per round size and a RESULT line with the ratio of the largest round's
+// time per action to the smallest's (goal ≤ 1.25).
+import { createEngine, createMemoryStore } from '@dripline/core';
+
+const N = Number(process.env.N ?? 20_000);
+const ROUNDS = [100, 1_000, 10_000];
+const plan = { version: '1.0', name: 'Pipeline', timezone: 'UTC', startNodeId: 'sms', nodes: [{ id: 'sms', action: 'send', channel: 'sms', body: 'Hi {{name}}', transitions: [] }] };
+
+async function measure(round) {
+  const store = createMemoryStore();
+  let n = 0;
+  const transport = { name: 'noop', channels: ['sms', 'email', 'whatsapp'], send: async () => ({ providerMessageId: `noop-${++n}` }) };
+  const engine = createEngine({ store, transports: transport, rateLimits: {} });
+  await engine.createCampaign(null, 't', { id: 'c', plan, batchSize: 5_000 });
+  await engine.startCampaign(null, 't', 'c', { audience: Array.from({ length: N }, (_, i) => ({ id: `p${i}`, attributes: { name: `P${i}` }, address: { phone: `+1555${String(i).padStart(7, '0')}` } })) });
+  const t = process.hrtime.bigint();
+  let done = 0;
+  for (;;) {
+    const claimed = await engine.processDue('t', 'w', { chunkSize: 10, limit: round });
+    done += claimed;
+    if (claimed < round) break;
+  }
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (done !== N || n !== N) throw new Error(`expected ${N} sends, claimed ${done}, sent ${n}`);
+  return ms;
+}
+
+await measure(1_000); // warm-up
+const perAction = {};
+for (const round of ROUNDS) {
+  const ms = await measure(round);
+  perAction[round] = (ms * 1000) / N;
+  console.log(`round ${String(round).padStart(6)}: ${N} actions in ${Math.round(ms)} ms, ${perAction[round].toFixed(1)} µs per action`);
+}
+const ratio = perAction[ROUNDS.at(-1)] / perAction[ROUNDS[0]];
+console.log(`rounds of ${ROUNDS.at(-1)} vs ${ROUNDS[0]}: ${ratio.toFixed(2)}× the time per action (goal ≤ 1.25: ${ratio <= 1.25 ? 'PASS' : 'MISS'})`);
+console.log(`RESULT ${JSON.stringify({ bench: 'core.pipelineRound', value: +ratio.toFixed(2), unit: 'ratio', target: 1.25, pass: ratio <= 1.25, perActionUs: perAction })}`);
