@@ -16,7 +16,7 @@ if (mode === 'dripline') {
   let n = 0;
   const transport = { name: 'noop', channels: ['sms', 'email', 'whatsapp'], send: async () => ({ providerMessageId: `noop-${process.pid}-${++n}` }) };
   const engine = createEngine({ store, transports: transport, rateLimits: {} });
-  const worker = createWorker(engine, { store, tenants: [tenant], batchSize: 100, concurrency: 10, pollIntervalMs: 20, ...(process.env.BENCH_CHUNK ? { chunkSize: Number(process.env.BENCH_CHUNK) } : {}) });
+  const worker = createWorker(engine, { store, tenants: [tenant], batchSize: Number(process.env.BENCH_BATCH ?? 100), concurrency: 10, pollIntervalMs: 20, ...(process.env.BENCH_CHUNK ? { chunkSize: Number(process.env.BENCH_CHUNK) } : {}) });
   const loop = worker.start();
   process.on('message', async (m) => {
     if (m === 'stop') {
