@@ -37,8 +37,11 @@ export class ActionTable {
   /** Recently decoded keys by row (the heap compares the same top entries again and again). */
   private readonly cachedRow = new Int32Array(KEY_CACHE).fill(-1);
   private readonly cachedKey: string[] = new Array<string>(KEY_CACHE).fill('');
-  /** Due times of pending and running actions; entries whose row moved on are stale. */
-  readonly heap = new DueHeap((row) => this.keyOf(row));
+  /**
+   * Due times of pending and running actions, one heap per campaign (by campaign number, see
+   * {@link heapsByCampaign}); entries whose row moved on are stale.
+   */
+  private readonly heaps: Array<DueHeap | undefined> = [];
 
   constructor(
     private readonly s: RowStorage,
@@ -77,7 +80,7 @@ export class ActionTable {
       this.count = row;
       if (this.cachedRow[row & (KEY_CACHE - 1)] === row) this.cachedRow[row & (KEY_CACHE - 1)] = -1;
     }
-    this.heap.dropRowsFrom(this.count);
+    for (const heap of this.heaps) heap?.dropRowsFrom(this.count);
   }
 
   /** Replaces a row's record (key, enrollment and campaign stay); returns how to undo it. */
@@ -169,7 +172,20 @@ export class ActionTable {
 
   private pushDue(row: number): void {
     const at = this.due[row]!;
-    if (at === at) this.heap.push(at, row);
+    if (at !== at) return;
+    const c = this.campaign[row]!;
+    (this.heaps[c] ??= new DueHeap((r) => this.keyOf(r))).push(at, row);
+  }
+
+  /**
+   * Each campaign's due heap with the campaign's id. Per campaign, so that a claim can take
+   * several campaigns' earliest actions without walking the whole backlog of one of them.
+   */
+  *heapsByCampaign(): Iterable<[campaignId: string, heap: DueHeap]> {
+    for (let c = 0; c < this.heaps.length; c++) {
+      const heap = this.heaps[c];
+      if (heap?.size) yield [this.s.campaignIds.names[c]!, heap];
+    }
   }
 
   private write(row: number, value: ActionRecord, key: string, enrollmentId: string, campaignId: string): void {

@@ -24,6 +24,7 @@ import type {
   SuppressionRecord,
   TransitionAuditRecord,
 } from '../ports/campaign-store.js';
+import type { DueHeap } from './due-heap.js';
 import { ActionTable } from './action-table.js';
 import { ByteArena } from './byte-arena.js';
 import { EnrollmentTable } from './enrollment-table.js';
@@ -258,34 +259,57 @@ export function createMemoryStore(): MemoryStore {
         return countRows(A.count, (row) => A.inCampaign(row, c, campaignId), (row) => A.statusOf(row));
       },
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }: ClaimOptions) {
-        const perCampaign = new Map<string, number>();
         const out: ActionRecord[] = [];
-        const keep: number[] = [];
-        // Claim each action at most once per call: the heap may hold two valid entries for one
+        const keep: Array<[DueHeap, number, number]> = [];
+        // Claim each action at most once per call: a heap may hold two valid entries for one
         // row (claimed by key, then finished as pending at the same runAt), and a claim with a
         // zero lease is due again at once. Such entries go back, as a duplicate is harmless.
         const seen = new Set<number>();
-        const heap = A.heap;
-        // Earliest first (ties by key); what cannot be claimed now goes back afterwards.
-        for (let at = heap.peekAt(); out.length < limit && at !== undefined && at <= now; at = heap.peekAt()) {
-          const row = heap.peekRow();
-          heap.pop();
-          if (row >= A.count || A.dueOf(row) !== at) continue;
-          if (seen.has(row)) {
-            keep.push(at, row);
-            continue;
+        /** The row of the heap's earliest current entry if it is due, else -1 (stale entries are dropped). */
+        const dueTop = (heap: DueHeap): number => {
+          for (let at = heap.peekAt(); at !== undefined && at <= now; at = heap.peekAt()) {
+            const row = heap.peekRow();
+            if (row >= A.count || A.dueOf(row) !== at) {
+              heap.pop();
+              continue;
+            }
+            // Seen already, or (an odd record) of a campaign other than its heap's that is not active.
+            if (seen.has(row) || !campaignActive(A.recordCampaignIdOf(row))) {
+              heap.pop();
+              keep.push([heap, at, row]);
+              continue;
+            }
+            return row;
           }
-          seen.add(row);
-          const campaignId = A.recordCampaignIdOf(row);
-          const n = perCampaign.get(campaignId) ?? 0;
-          if (!campaignActive(campaignId) || (perCampaignLimit !== undefined && n >= perCampaignLimit)) {
-            keep.push(at, row);
-            continue;
+          return -1;
+        };
+        // Earliest first (ties by key) over the active campaigns' heaps: a campaign that has
+        // its share (perCampaignLimit) drops out, and is not walked.
+        const open = new Map<DueHeap, number>();
+        for (const [campaignId, heap] of A.heapsByCampaign()) if (campaignActive(campaignId)) open.set(heap, 0);
+        while (out.length < limit && open.size) {
+          let best: DueHeap | null = null;
+          let bestRow = -1;
+          for (const heap of open.keys()) {
+            const row = dueTop(heap);
+            if (row < 0) {
+              open.delete(heap);
+              continue;
+            }
+            if (!best || heap.peekAt()! < best.peekAt()! || (heap.peekAt() === best.peekAt() && A.keyOf(row) < A.keyOf(bestRow))) {
+              best = heap;
+              bestRow = row;
+            }
           }
-          perCampaign.set(campaignId, n + 1);
-          out.push(claim(row, now, owner, leaseMs));
+          if (!best) break;
+          best.pop();
+          seen.add(bestRow);
+          out.push(claim(bestRow, now, owner, leaseMs));
+          const n = open.get(best)! + 1;
+          if (perCampaignLimit !== undefined && n >= perCampaignLimit) open.delete(best);
+          else open.set(best, n);
         }
-        for (let i = 0; i < keep.length; i += 2) heap.push(keep[i]!, keep[i + 1]!);
+        for (const [heap, at, row] of keep) heap.push(at, row);
         return out;
       },
       async claimAction(key, { now, owner, leaseMs }) {
@@ -421,13 +445,18 @@ export function createMemoryStore(): MemoryStore {
     },
     nextDueAt(tenantId) {
       const { actions } = data(tenantId);
-      const heap = actions.heap;
-      for (let at = heap.peekAt(); at !== undefined; at = heap.peekAt()) {
-        const row = heap.peekRow();
-        if (row < actions.count && actions.dueOf(row) === at) return at;
-        heap.pop();
+      let earliest: number | null = null;
+      for (const [, heap] of actions.heapsByCampaign()) {
+        for (let at = heap.peekAt(); at !== undefined; at = heap.peekAt()) {
+          const row = heap.peekRow();
+          if (row < actions.count && actions.dueOf(row) === at) {
+            if (earliest === null || at < earliest) earliest = at;
+            break;
+          }
+          heap.pop();
+        }
       }
-      return null;
+      return earliest;
     },
   };
 }
