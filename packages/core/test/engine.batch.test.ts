@@ -188,6 +188,22 @@ describe('engine: batched rounds', () => {
     expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
   });
 
+  it('campaigns take turns in every chunk: one with a backlog of earlier sends does not hold back another\'s', async () => {
+    const h = setup();
+    await h.engine.createCampaign(null, 't1', { id: 'big', plan: oneSms });
+    await h.engine.startCampaign(null, 't1', 'big', { audience: contacts(60, 'big') });
+    h.clock.advanceBy(1_000);
+    await h.engine.createCampaign(null, 't1', { id: 'small', plan: oneSms });
+    await h.engine.startCampaign(null, 't1', 'small', { audience: contacts(4, 'small') });
+    expect(await h.engine.processDue('t1', 'w1', { chunkSize: 8 })).toBe(64);
+    const order = h.transport.sent.map((m) => m.campaignId);
+    // The first chunk of 8 holds the small campaign's four (due a second after all of the big
+    // one's sixty) beside the big campaign's earliest four.
+    expect(order.slice(0, 8).filter((c) => c === 'small')).toHaveLength(4);
+    expect(order).toHaveLength(64);
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+
   it('a pipeline told to stop claims no more, finishes what it claimed, and leaves nothing running', async () => {
     const h = setup();
     await started(h, 60);

@@ -1,7 +1,8 @@
 /**
  * Claiming actions. Claims of several actions (due ones, or a list of keys) are calls of
  * `dripline_claim` (migration 000003_batched_writes.sql, where the statement and the reasons
- * for its shape are), which can also return every row the engine needs to run them.
+ * for its shape are; 000005_claim_in_turns.sql made the campaigns take turns), which can also
+ * return every row the engine needs to run them.
  */
 
 /**

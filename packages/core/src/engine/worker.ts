@@ -36,7 +36,12 @@ export interface WorkerOptions {
   chunkSize?: number;
   /** How often a busy worker also settles finished campaigns (`engine.settleCampaigns`). Default 5 s; idle rounds always do. */
   settleIntervalMs?: number;
-  /** Fair share: at most this many actions of one campaign per claim. Default batchSize / 4. */
+  /**
+   * Fair share: at most this many actions of one campaign per claim. Default batchSize / 4.
+   * Within a claim the campaigns take turns anyway (every campaign's earliest due action, then
+   * every one's second, ...), so a campaign with a backlog cannot hold back another's even in a
+   * pipeline's chunk of 10.
+   */
   perCampaignLimit?: number;
   /** Lease on claimed actions; must outlast a send. Default 60 s. */
   leaseMs?: number;

@@ -259,7 +259,7 @@ export function createMemoryStore(): MemoryStore {
         return countRows(A.count, (row) => A.inCampaign(row, c, campaignId), (row) => A.statusOf(row));
       },
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }: ClaimOptions) {
-        const out: ActionRecord[] = [];
+        const out: Array<{ at: number; key: string; action: ActionRecord }> = [];
         const keep: Array<[DueHeap, number, number]> = [];
         // Claim each action at most once per call: a heap may hold two valid entries for one
         // row (claimed by key, then finished as pending at the same runAt), and a claim with a
@@ -283,34 +283,29 @@ export function createMemoryStore(): MemoryStore {
           }
           return -1;
         };
-        // Earliest first (ties by key) over the active campaigns' heaps: a campaign that has
-        // its share (perCampaignLimit) drops out, and is not walked.
-        const open = new Map<DueHeap, number>();
-        for (const [campaignId, heap] of A.heapsByCampaign()) if (campaignActive(campaignId)) open.set(heap, 0);
-        while (out.length < limit && open.size) {
-          let best: DueHeap | null = null;
-          let bestRow = -1;
-          for (const heap of open.keys()) {
+        // Campaigns in turn: every active campaign's earliest due action, then every one's
+        // second, and so on (each rank earliest first, ties by key); a campaign with nothing
+        // more due, or with its share (perCampaignLimit), drops out and is not walked further.
+        let open: DueHeap[] = [];
+        for (const [campaignId, heap] of A.heapsByCampaign()) if (campaignActive(campaignId)) open.push(heap);
+        const share = perCampaignLimit ?? Number.POSITIVE_INFINITY;
+        for (let rank = 0; out.length < limit && open.length && rank < share; rank++) {
+          const tops: Array<{ heap: DueHeap; at: number; row: number; key: string }> = [];
+          for (const heap of open) {
             const row = dueTop(heap);
-            if (row < 0) {
-              open.delete(heap);
-              continue;
-            }
-            if (!best || heap.peekAt()! < best.peekAt()! || (heap.peekAt() === best.peekAt() && A.keyOf(row) < A.keyOf(bestRow))) {
-              best = heap;
-              bestRow = row;
-            }
+            if (row >= 0) tops.push({ heap, at: heap.peekAt()!, row, key: A.keyOf(row) });
           }
-          if (!best) break;
-          best.pop();
-          seen.add(bestRow);
-          out.push(claim(bestRow, now, owner, leaseMs));
-          const n = open.get(best)! + 1;
-          if (perCampaignLimit !== undefined && n >= perCampaignLimit) open.delete(best);
-          else open.set(best, n);
+          tops.sort((x, y) => x.at - y.at || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+          for (const t of tops.slice(0, limit - out.length)) {
+            t.heap.pop();
+            seen.add(t.row);
+            out.push({ at: t.at, key: t.key, action: claim(t.row, now, owner, leaseMs) });
+          }
+          open = tops.map((t) => t.heap);
         }
         for (const [heap, at, row] of keep) heap.push(at, row);
-        return out;
+        // Returned earliest first (by the time each was due), as PostgreSQL's claim returns them.
+        return out.sort((x, y) => x.at - y.at || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).map((c) => c.action);
       },
       async claimAction(key, { now, owner, leaseMs }) {
         const row = A.find(key);

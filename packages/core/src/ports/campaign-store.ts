@@ -130,8 +130,9 @@ export interface ClaimOptions {
   /** Lease length in ms; past it another worker may take the action over. */
   leaseMs: number;
   /**
-   * Fair share: at most this many actions of any one campaign in one claim, so one big
-   * campaign cannot starve the others. Default: no per-campaign limit.
+   * Fair share: at most this many actions of any one campaign in one claim (the campaigns
+   * take turns within a claim either way, see {@link StoreTransaction.claimDueActions}).
+   * Default: no per-campaign limit.
    */
   perCampaignLimit?: number;
 }
@@ -172,9 +173,13 @@ export interface StoreTransaction {
   getAction(key: string): Promise<ActionRecord | null>;
   /**
    * Claims due actions of `active` campaigns: `pending` with `runAt <= now`, or `running`
-   * with an expired lease, earliest first (by `runAt`, or by lease expiry for taken-over
-   * actions; ties by key). Sets `running`, the owner and the lease, and
-   * increments `attempts`. Actions of paused (or otherwise inactive) campaigns stay put.
+   * with an expired lease. The campaigns take turns: every campaign's earliest due action,
+   * then every campaign's second, and so on (within a turn earliest first; due means `runAt`,
+   * or lease expiry for taken-over actions; ties by key), at most `perCampaignLimit` of one
+   * campaign, until `limit`. So a campaign with a backlog of earlier actions cannot hold back
+   * another's, even in a small claim. Returned earliest first. Sets `running`, the owner and
+   * the lease, and increments `attempts`. Actions of paused (or otherwise inactive) campaigns
+   * stay put.
    */
   claimDueActions(options: ClaimOptions): Promise<ActionRecord[]>;
   /**

@@ -505,7 +505,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(again).toMatchObject({ key: 'k', status: 'running', leaseOwner: 'w3', leaseExpiresAt: T0 + 3 * lease + 2, attempts: 3 });
       });
 
-      it('perCampaignLimit gives each campaign at most k actions per claim', async () => {
+      it('a claim takes the campaigns in turn, and perCampaignLimit gives each at most k actions of it', async () => {
         /** Campaign ca has the five earliest actions, cb the next three, cc the last one. */
         const populate = async (t: string) => {
           const a = await seed(t, 'ca', 'active', 'x');
@@ -517,15 +517,18 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
             actionRecord(t, c, 'c1', T0 + 20),
           ]);
         };
-        // Without a per-campaign limit the earliest win, all from one campaign.
+        // Campaigns take turns: every campaign's earliest, then every one's second (a1 b1 c1,
+        // then a2), returned earliest first; the earliest four alone would all be ca's.
         const plain = freshTenant('plain');
         await populate(plain);
-        expect(keysOf(await tx(plain, (s) => s.claimDueActions(claimAt(T0 + 100, 'w1', { limit: 4 }))))).toEqual(['a1', 'a2', 'a3', 'a4']);
+        expect(keysOf(await tx(plain, (s) => s.claimDueActions(claimAt(T0 + 100, 'w1', { limit: 4 }))))).toEqual(['a1', 'a2', 'b1', 'c1']);
+        expect(keysOf(await tx(plain, (s) => s.claimDueActions(claimAt(T0 + 100, 'w2', { limit: 3 }))))).toEqual(['a3', 'a4', 'b2']);
 
         const t = freshTenant('fair');
         await populate(t);
-        expect(sorted(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w1', { limit: 4, perCampaignLimit: 2 })))))).toEqual(['a1', 'a2', 'b1', 'b2']);
-        expect(sorted(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w2', { limit: 10, perCampaignLimit: 2 })))))).toEqual(['a3', 'a4', 'b3', 'c1']);
+        // With a share of 2: turns as above, and no campaign past 2 in one claim.
+        expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w1', { limit: 4, perCampaignLimit: 2 }))))).toEqual(['a1', 'a2', 'b1', 'c1']);
+        expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w2', { limit: 10, perCampaignLimit: 2 }))))).toEqual(['a3', 'a4', 'b2', 'b3']);
         expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w3', { limit: 10, perCampaignLimit: 2 }))))).toEqual(['a5']);
       });
 
