@@ -92,7 +92,10 @@ export function fromPglite(db: PGliteLike): PgPoolLike {
 
 /** Returns a pool for a pool or a PGlite instance. */
 export function toPool(db: PgDatabase): PgPoolLike {
-  if (typeof (db as PgPoolLike).connect === 'function') return db as PgPoolLike;
+  if (typeof (db as PgPoolLike).connect === 'function') {
+    guardPool(db as PgPoolLike);
+    return db as PgPoolLike;
+  }
   if (typeof (db as PGliteLike).exec === 'function' && typeof (db as PGliteLike).query === 'function') return fromPglite(db as PGliteLike);
   throw new TypeError('expected a pg Pool (with connect()) or a PGlite instance (with query() and exec())');
 }
@@ -108,6 +111,22 @@ export function quoteSchema(schema: string): string {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema))
     throw new TypeError(`invalid schema name ${JSON.stringify(schema)}: use letters, digits and _ (not starting with a digit), at most 63 characters`);
   return `"${schema.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Guards every client a pg Pool hands out from the moment it does (its `acquire` event, which
+ * pg-pool emits synchronously as it removes its own idle `error` listener). Guarding after
+ * `await pool.connect()` alone leaves a gap: a new connection is handed out while pg parses
+ * its ReadyForQuery message, and an error message that arrived in the same read (a backend
+ * terminated right then, as `pg_terminate_backend` does) is emitted before the awaiting code
+ * runs, on a client with no `error` listener, which would crash the process. Once per pool.
+ */
+const guardedPools = new WeakSet<object>();
+function guardPool(pool: PgPoolLike): void {
+  const p = pool as PgPoolLike & { on?: (event: string, listener: (client: PgClientLike) => void) => unknown };
+  if (typeof p.on !== 'function' || guardedPools.has(pool)) return;
+  guardedPools.add(pool);
+  p.on('acquire', (client) => guardClient(client));
 }
 
 /** Listens for `error` on a pg client once, so a connection dropped while checked out is reported by its query, not as an uncaught event. */

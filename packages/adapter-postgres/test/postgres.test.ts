@@ -157,6 +157,30 @@ describe.skipIf(!hasDatabase)('postgres', () => {
   });
 });
 
+describe.skipIf(!hasDatabase)('connections that fail as they are handed out', () => {
+  it('an error a client emits as the pool hands it out is caught, not thrown out of the pool', async () => {
+    // pg hands a new connection out while it parses the connection's ReadyForQuery; a backend
+    // terminated right then (pg_terminate_backend) has its error message in the same read, and
+    // the client emits it before the code awaiting pool.connect() runs. Seen once in the
+    // restart test: a worker process died of an unhandled 'error' event. This emits the same
+    // error at the same point: once the pool has handed the client out (its own idle listener
+    // removed), before the code awaiting pool.connect() runs.
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+    pool.on('error', () => undefined);
+    try {
+      const store = createPostgresStore({ pool, schema: 'guarded_pool' });
+      pool.on('acquire', (client) => queueMicrotask(() => void client.emit('error', new Error('terminating connection due to administrator command'))));
+      // The store's own call goes on to fail in its statement (the schema does not exist),
+      // as a call on a dropped connection would: as a rejection, not an uncaught event.
+      await expect(store.transaction('t', (tx) => tx.getCampaign('c'))).rejects.toThrow();
+      const client = await pool.connect();
+      client.release(true);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 describe.skipIf(!hasDatabase)('round trips and plans', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   beforeAll(async () => {
