@@ -98,6 +98,11 @@ const claimParam = (r: ChunkClaimRequest) => {
   const limit = keys ? keys.length : (r.limit ?? 10);
   return { now: r.now, owner: r.owner, lease_ms: r.leaseMs, limit, per_campaign: keys ? limit : (r.perCampaignLimit ?? limit), ...(keys ? { keys } : {}) };
 };
+/** `dripline_claim`'s arguments after the tenant, for a claim request; `rows` asks for the rows to run the actions too. */
+const claimArgs = (r: ChunkClaimRequest, rows: boolean) => {
+  const c = claimParam(r);
+  return [c.now, c.owner, c.lease_ms, c.limit, c.per_campaign, c.keys ?? null, rows];
+};
 const extraOf = (r: object, known: Set<string>) => Object.fromEntries(Object.entries(r).filter(([k, v]) => !known.has(k) && v !== undefined));
 
 function toCampaign(r: Row): CampaignRecord {
@@ -374,9 +379,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     setTenant: boolean;
   }
 
+  /** Runs a parameterised statement on `client`, as a named prepared statement on pg (see `prepare`). */
+  const execOn = (client: PgClientLike, text: string, values: unknown[]) => (prepare ? client.query({ name: statementName(text), text, values }) : client.query(text, values));
+
   function makeTx(client: PgClientLike, tenantId: string, pending: Pending, state: TxState): StoreTransaction & { commit(): Promise<void> } {
-    /** Runs a parameterised statement, as a named prepared statement on pg (see `prepare`). */
-    const exec = (text: string, values: unknown[]) => (prepare ? client.query({ name: statementName(text), text, values }) : client.query(text, values));
+    const exec = (text: string, values: unknown[]) => execOn(client, text, values);
     /**
      * BEGIN, once, before the first statement that writes. Until then the transaction's reads
      * run on their own: under READ COMMITTED every statement takes a fresh snapshot anyway,
@@ -629,7 +636,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       async claimDueActions({ now, limit, owner, leaseMs, perCampaignLimit }) {
         if (limit <= 0) return [];
         // Actions only, in claim order (earliest first).
-        const r = await write(sql.claim, [now, owner, leaseMs, limit, perCampaignLimit ?? limit, null, false]);
+        const r = await write(sql.claim, claimArgs({ now, owner, leaseMs, limit, ...(perCampaignLimit === undefined ? {} : { perCampaignLimit }) }, false));
         return toChunk(r.rows[0]?.chunk).actions;
       },
       async claimAction(key, { now, owner, leaseMs }) {
@@ -750,9 +757,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         },
         async claimActions(keys, { now, owner, leaseMs }) {
           if (!keys.length) return [];
-          // Keys sorted: claimers lock the rows they share in the same order.
-          const sortedKeys = [...new Set(keys)].sort();
-          const r = await write(sql.claim, [now, owner, leaseMs, sortedKeys.length, sortedKeys.length, sortedKeys, false]);
+          // Keys sorted (claimArgs): claimers lock the rows they share in the same order.
+          const r = await write(sql.claim, claimArgs({ keys, now, owner, leaseMs }, false));
           return toChunk(r.rows[0]?.chunk).actions;
         },
         async updateEnrollmentOrFail(record, expected) {
@@ -864,12 +870,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       if (request.keys && !request.keys.length) return emptyChunk();
       return withClient(async (client, broke) => {
         const state: TxState = { begun: false, setTenant: await needsTenant(client) };
-        const c = claimParam(request);
-        const values = [tenantId, c.now, c.owner, c.lease_ms, c.limit, c.per_campaign, c.keys ?? null, true];
+        const values = [tenantId, ...claimArgs(request, true)];
         try {
           // One statement, its own transaction; under row-level security inside BEGIN … COMMIT.
           if (state.setTenant) await beginOn(client, tenantId, state);
-          const r = prepare ? await client.query({ name: statementName(sql.claim), text: sql.claim, values }) : await client.query(sql.claim, values);
+          const r = await execOn(client, sql.claim, values);
           if (state.begun) await client.query('commit');
           return toChunk(r.rows[0]?.chunk);
         } catch (e) {

@@ -119,7 +119,7 @@ function standIns(tx: StoreTransaction): Required<BulkStoreOperations> {
 }
 
 /** The email, phone and WhatsApp addresses of these enrollments' contacts. */
-function addressesOf(enrollments: Iterable<EnrollmentRecord | null | undefined>): string[] {
+export function addressesOf(enrollments: Iterable<EnrollmentRecord | null | undefined>): string[] {
   const out: string[] = [];
   for (const e of enrollments) {
     const address = e?.contact.address;

@@ -42,7 +42,7 @@ import type {
 } from '../ports/campaign-store.js';
 import type { AudienceContact, ContactSource } from '../ports/contact-source.js';
 import type { SendErrorDetails, Transport } from '../ports/transport.js';
-import { bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, noChunk, rowsOf, type ChunkCache, type ChunkRows } from './bulk.js';
+import { addressesOf, bulkOperations, chunkCache, chunkRows, claimActionsOnly, claimChunk, mergeRows, noChunk, rowsOf, type ChunkCache, type ChunkRows } from './bulk.js';
 import { assertTransition, type CampaignOperation } from './lifecycle.js';
 import { OUTBOUND_PROGRESS, toPlanEvent } from './provider-events.js';
 import type {
@@ -1056,12 +1056,8 @@ export function createEngine(options: EngineOptions): Engine {
             enrollments: actions.map((a) => a.enrollmentId),
             outbounds: actions.filter((a) => a.kind === 'send').map((a) => a.key),
           });
-          const addresses: string[] = [];
-          for (const a of actions) {
-            const address = (await cache.tx.getEnrollment(a.enrollmentId))?.contact.address;
-            if (address) for (const v of [address.email, address.phone, address.whatsapp]) if (v) addresses.push(v);
-          }
-          await cache.prefetch({ suppressions: addresses });
+          const enrollments = await Promise.all(actions.map((a) => cache.tx.getEnrollment(a.enrollmentId)));
+          await cache.prefetch({ suppressions: addressesOf(enrollments) });
         }
         const batch = batchScope();
         const decisions = await decideIn(cache, raw, tenantId, actions, owner, now, batch, rows !== null);
