@@ -45,7 +45,7 @@ describe.skipIf(!hasDatabase)('postgres', () => {
       const results = await Promise.all(pools.map((p) => migrate(p, { schema })));
       // Exactly one caller applied the migrations; the others waited on the lock and found them done.
       expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups', '000003_batched_writes', '000004_lookup_indexes', '000005_claim_in_turns']);
+      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups', '000003_batched_writes', '000004_lookup_indexes', '000005_claim_in_turns', '000006_claim_fewer_locks']);
       expect((await migrate(pools[0]!, { schema })).applied).toEqual([]);
       const recorded = await pools[0]!.query(`select id, name from "${schema}".migrations order by id`);
       expect(recorded.rows).toEqual([
@@ -54,6 +54,7 @@ describe.skipIf(!hasDatabase)('postgres', () => {
         { id: 3, name: '000003_batched_writes' },
         { id: 4, name: '000004_lookup_indexes' },
         { id: 5, name: '000005_claim_in_turns' },
+        { id: 6, name: '000006_claim_fewer_locks' },
       ]);
     } finally {
       await pools[0]!.query(`drop schema if exists "${schema}" cascade`);

@@ -532,6 +532,32 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(keysOf(await tx(t, (s) => s.claimDueActions(claimAt(T0 + 100, 'w3', { limit: 10, perCampaignLimit: 2 }))))).toEqual(['a5']);
       });
 
+      it('with more active campaigns than a claim takes: the earliest action of each, earliest campaigns first; with few of them due, more of those', async () => {
+        // Twelve active campaigns; campaign i's actions are due at T0 + i and T0 + 100 + i.
+        const all = freshTenant('many');
+        for (let i = 1; i <= 12; i++) {
+          const e = await seed(all, `m${String(i).padStart(2, '0')}`, 'active', `p${i}`);
+          await insertActions(all, [actionRecord(all, e, `m${i}-1`, T0 + i), actionRecord(all, e, `m${i}-2`, T0 + 100 + i)]);
+        }
+        expect(keysOf(await tx(all, (s) => s.claimDueActions(claimAt(T0 + 1_000, 'w1', { limit: 5 }))))).toEqual(['m1-1', 'm2-1', 'm3-1', 'm4-1', 'm5-1']);
+        // The next claim: the other first actions, then the earliest second ones.
+        expect(keysOf(await tx(all, (s) => s.claimDueActions(claimAt(T0 + 1_000, 'w2', { limit: 9 }))))).toEqual([
+          'm6-1', 'm7-1', 'm8-1', 'm9-1', 'm10-1', 'm11-1', 'm12-1', 'm1-2', 'm2-2',
+        ]);
+
+        // Twelve active campaigns, two of them with due actions (five each): a claim still
+        // fills up from those two, in turn, within perCampaignLimit.
+        const few = freshTenant('few');
+        for (let i = 1; i <= 12; i++) {
+          const e = await seed(few, `f${String(i).padStart(2, '0')}`, 'active', `p${i}`);
+          if (i <= 2) await insertActions(few, [1, 2, 3, 4, 5].map((j) => actionRecord(few, e, `f${i}-${j}`, T0 + 10 * j + i)));
+          else await insertActions(few, [actionRecord(few, e, `f${i}-later`, T0 + 10_000)]);
+        }
+        expect(keysOf(await tx(few, (s) => s.claimDueActions(claimAt(T0 + 1_000, 'w1', { limit: 6 }))))).toEqual(['f1-1', 'f2-1', 'f1-2', 'f2-2', 'f1-3', 'f2-3']);
+        expect(keysOf(await tx(few, (s) => s.claimDueActions(claimAt(T0 + 1_000, 'w2', { limit: 10, perCampaignLimit: 1 }))))).toEqual(['f1-4', 'f2-4']);
+        expect(keysOf(await tx(few, (s) => s.claimDueActions(claimAt(T0 + 1_000, 'w3', { limit: 10 }))))).toEqual(['f1-5', 'f2-5']);
+      });
+
       it('claimAction claims one action by key only when it is due, pending or lease-expired, and its campaign active', async () => {
         const t = freshTenant();
         const e = await seed(t);
