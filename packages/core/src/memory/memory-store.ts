@@ -265,6 +265,8 @@ export function createMemoryStore(): MemoryStore {
         // row (claimed by key, then finished as pending at the same runAt), and a claim with a
         // zero lease is due again at once. Such entries go back, as a duplicate is harmless.
         const seen = new Set<number>();
+        /** Earliest due first, ties by key (code-point order). */
+        const byDue = (x: { at: number; key: string }, y: { at: number; key: string }) => x.at - y.at || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0);
         /** The row of the heap's earliest current entry if it is due, else -1 (stale entries are dropped). */
         const dueTop = (heap: DueHeap): number => {
           for (let at = heap.peekAt(); at !== undefined && at <= now; at = heap.peekAt()) {
@@ -295,7 +297,7 @@ export function createMemoryStore(): MemoryStore {
             const row = dueTop(heap);
             if (row >= 0) tops.push({ heap, at: heap.peekAt()!, row, key: A.keyOf(row) });
           }
-          tops.sort((x, y) => x.at - y.at || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+          tops.sort(byDue);
           for (const t of tops.slice(0, limit - out.length)) {
             t.heap.pop();
             seen.add(t.row);
@@ -305,7 +307,7 @@ export function createMemoryStore(): MemoryStore {
         }
         for (const [heap, at, row] of keep) heap.push(at, row);
         // Returned earliest first (by the time each was due), as PostgreSQL's claim returns them.
-        return out.sort((x, y) => x.at - y.at || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).map((c) => c.action);
+        return out.sort(byDue).map((c) => c.action);
       },
       async claimAction(key, { now, owner, leaseMs }) {
         const row = A.find(key);
