@@ -224,6 +224,81 @@ describe('engine: batched rounds', () => {
     expect(actions.filter((a) => a.status === 'pending')).toHaveLength(60 - claimed);
   });
 
+  it('onLimit runs the next limit in the same pipeline: each boundary saves a record-only turn and a claim of its own', async () => {
+    // Rounds of 16 apart: each ends with a turn that only records outcomes and the next
+    // begins with a claim of its own.
+    const apart = setup();
+    await started(apart, 60);
+    let before = apart.transactions;
+    const rounds: number[] = [];
+    for (let n = 16; n === 16; ) rounds.push((n = await apart.engine.processDue('t1', 'w1', { chunkSize: 8, limit: 16 })));
+    expect(rounds).toEqual([16, 16, 16, 12]);
+    const apartTransactions = apart.transactions - before;
+
+    const onward = setup();
+    await started(onward, 60);
+    const sendingAtSend: number[] = [];
+    const send = onward.transport.send.bind(onward.transport);
+    onward.transport.send = async (m) => {
+      sendingAtSend.push(onward.dump().outbox.filter((o) => o.status === 'sending').length);
+      return send(m);
+    };
+    // At each boundary: how many of the round's sends had gone out, and what the store held as sending.
+    const atLimit: Array<{ sent: number; sending: number }> = [];
+    before = onward.transactions;
+    const claimed = await onward.engine.processDue('t1', 'w1', {
+      chunkSize: 8,
+      limit: 16,
+      onLimit: () => {
+        atLimit.push({ sent: onward.transport.sent.length, sending: onward.dump().outbox.filter((o) => o.status === 'sending').length });
+        return true;
+      },
+    });
+    expect(claimed).toBe(60);
+    // Called when 16, 32 and 48 had been claimed: the chunk sent last is still unrecorded then.
+    expect(atLimit).toEqual([
+      { sent: 8, sending: 8 },
+      { sent: 24, sending: 8 },
+      { sent: 40, sending: 8 },
+    ]);
+    expect(apartTransactions - (onward.transactions - before)).toBe(2 * atLimit.length);
+    expect(Math.max(...sendingAtSend)).toBe(8);
+    expect(onward.transport.sent).toHaveLength(60);
+    expect(onward.dump().outbox.filter((o) => o.status !== 'sent')).toEqual([]);
+    expect(onward.dump().actions.filter((a) => a.status !== 'done')).toEqual([]);
+    expectNoKeySentTwice({ dump: onward.dump, transport: onward.transport });
+  });
+
+  it('onLimit resolving false ends the pipeline at the limit, as without it', async () => {
+    const h = setup();
+    await started(h, 60);
+    let asked = 0;
+    const claimed = await h.engine.processDue('t1', 'w1', { chunkSize: 8, limit: 16, onLimit: async () => (asked++, false) });
+    expect([claimed, asked]).toEqual([16, 1]);
+    expect(h.transport.sent).toHaveLength(16);
+    const actions = h.dump().actions;
+    expect(actions.filter((a) => a.status === 'running')).toEqual([]);
+    expect(actions.filter((a) => a.status === 'pending')).toHaveLength(44);
+  });
+
+  it('an onLimit that throws ends the pipeline: what was claimed still goes out and is recorded, then the error is thrown', async () => {
+    const h = setup();
+    await started(h, 60);
+    const run = h.engine.processDue('t1', 'w1', {
+      chunkSize: 8,
+      limit: 16,
+      onLimit: () => {
+        throw new Error('between rounds: store unreachable');
+      },
+    });
+    await expect(run).rejects.toThrow('between rounds: store unreachable');
+    expect(h.transport.sent).toHaveLength(16);
+    const actions = h.dump().actions;
+    expect(actions.filter((a) => a.status === 'running')).toEqual([]);
+    expect(actions.filter((a) => a.status === 'done')).toHaveLength(16);
+    expect(h.dump().outbox.filter((o) => o.status !== 'sent')).toEqual([]);
+  });
+
   it('a row that cannot be read costs only its own action: the pipeline claims around it and sends the rest', async () => {
     const clock = createVirtualClock(T0);
     const inner = createMemoryStore();
@@ -411,5 +486,91 @@ describe('engine: rate-limit slots look at most a minute ahead', () => {
     // a stopped campaign's unused slots can thus hold other sends back by a minute at most.
     expect(Math.max(...until)).toBeLessThanOrEqual(T0 + 1_000 + 60_000);
     expect(new Set(until).size).toBeGreaterThan(170);
+  });
+});
+
+describe('worker: one tenant\'s rounds back to back', () => {
+  /** The engine with its processDue calls counted: each is one pipeline. */
+  function counted(h: ReturnType<typeof setup>) {
+    const pipelines: number[] = [];
+    const processDue = h.engine.processDue.bind(h.engine);
+    h.engine.processDue = async (...args) => {
+      const n = await processDue(...args);
+      pipelines.push(n);
+      return n;
+    };
+    return pipelines;
+  }
+
+  async function runUntil(worker: ReturnType<typeof createWorker>, done: () => boolean) {
+    const loop = worker.start();
+    for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 2));
+    await worker.stop();
+    await loop;
+  }
+
+  it('a started worker serving one tenant runs its rounds in one pipeline and still reports each round', async () => {
+    const h = setup();
+    await started(h, 60);
+    const pipelines = counted(h);
+    const rounds: Array<{ claimed: number; results: Partial<Record<WorkerResult, number>> }> = [];
+    const worker = createWorker(h.engine, { store: h.store, tenants: ['t1'], id: 'w1', batchSize: 16, perCampaignLimit: 16, concurrency: 8, pollIntervalMs: 5, onRound: (r) => rounds.push(r) });
+    await runUntil(worker, () => h.transport.sent.length === 60 && rounds.reduce((n, r) => n + (r.results.sent ?? 0), 0) === 60);
+    expect(rounds.map((r) => r.claimed)).toEqual([16, 16, 16, 12]);
+    expect(rounds.reduce((n, r) => n + (r.results.sent ?? 0), 0)).toBe(60);
+    // The first pipeline claimed all sixty; later ticks found nothing.
+    expect(pipelines[0]).toBe(60);
+    expect(pipelines.slice(1).every((n) => n === 0)).toBe(true);
+    expect(h.dump().actions.filter((a) => a.status !== 'done')).toEqual([]);
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+
+  it('tick() alone still runs one round, and a worker serving two tenants ends each round', async () => {
+    const h = setup();
+    await started(h, 60);
+    const pipelines = counted(h);
+    const one = createWorker(h.engine, { store: h.store, tenants: ['t1'], id: 'w1', batchSize: 16, perCampaignLimit: 16, concurrency: 8 });
+    expect(await one.tick()).toBe(16);
+    expect(pipelines).toEqual([16]);
+
+    const two = createWorker(h.engine, { store: h.store, tenants: ['t1', 't2'], id: 'w2', batchSize: 16, perCampaignLimit: 16, concurrency: 8, pollIntervalMs: 5 });
+    await runUntil(two, () => h.transport.sent.length === 60);
+    // t2 has nothing due: its rounds claim nothing. t1's end at 16 each (the first was the tick's).
+    expect(pipelines.filter((n) => n > 0)).toEqual([16, 16, 16, 12]);
+    expect(h.dump().actions.filter((a) => a.status !== 'done')).toEqual([]);
+  });
+
+  it('stop() between back-to-back rounds ends the pipeline with everything it claimed sent and recorded', async () => {
+    const h = setup();
+    await started(h, 60);
+    let worker: ReturnType<typeof createWorker> | null = null;
+    let stopped: Promise<void> | null = null;
+    const rounds: number[] = [];
+    let sent = 0;
+    worker = createWorker(h.engine, {
+      store: h.store,
+      tenants: ['t1'],
+      id: 'w1',
+      batchSize: 16,
+      perCampaignLimit: 16,
+      concurrency: 8,
+      pollIntervalMs: 5,
+      onRound: (r) => {
+        rounds.push(r.claimed);
+        sent += r.results.sent ?? 0;
+        if (rounds.length === 1) stopped = worker!.stop();
+      },
+    });
+    await worker.start();
+    await stopped;
+    // The round's last chunk had not been recorded when it was reported: its outcomes come
+    // with the report of what the pipeline did after (nothing more claimed).
+    expect(rounds).toEqual([16, 0]);
+    expect(sent).toBe(16);
+    expect(h.transport.sent).toHaveLength(16);
+    const actions = h.dump().actions;
+    expect(actions.filter((a) => a.status === 'running')).toEqual([]);
+    expect(actions.filter((a) => a.status === 'pending')).toHaveLength(44);
+    expect(h.dump().outbox.filter((o) => o.status !== 'sent')).toEqual([]);
   });
 });

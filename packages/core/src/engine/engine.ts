@@ -74,6 +74,17 @@ export interface ProcessDueOptions {
   shouldStop?: () => boolean;
   /** Called with each chunk's actions and their results once all are known. */
   onResults?: (actions: readonly ActionRecord[], results: ReadonlyArray<PromiseSettledResult<ProcessResult>>) => void;
+  /**
+   * Called when `limit` actions were claimed while more may be due (the last claim came back
+   * full), before the pipeline would wind down. Resolving `true` grants another `limit` and the
+   * pipeline runs on: the turn that would only have recorded the last chunk's outcomes also
+   * claims the next chunk, and no claim of its own starts the next `limit`. The chunk sent
+   * last waits, unrecorded, until it resolves. A worker serving one tenant uses it to run its
+   * rounds back to back; without it (or resolving `false`) the pipeline ends after `limit`.
+   * If it throws, the pipeline ends as if it had resolved `false`, and the error is rethrown
+   * once the claimed actions are done.
+   */
+  onLimit?: () => boolean | Promise<boolean>;
 }
 
 /** Claims of an action whose processing keeps throwing before it is parked. */
@@ -1158,7 +1169,22 @@ export function createEngine(options: EngineOptions): Engine {
     let chunk: ClaimedChunk | null = await claimNext();
     let sent: SentChunk | null = null;
     let sentResults: Array<PromiseSettledResult<ProcessResult>> = [];
+    let limitError: { error: unknown } | null = null;
+    /** At `limit` with more due: whether `onLimit` grants another `limit`. */
+    const goOn = async (): Promise<boolean> => {
+      if (!opts.onLimit || opts.limit === undefined || limitError || opts.shouldStop?.() === true) return false;
+      try {
+        if (!(await opts.onLimit())) return false;
+      } catch (e) {
+        limitError = { error: e };
+        return false;
+      }
+      if (opts.shouldStop?.() === true) return false;
+      budget += opts.limit;
+      return true;
+    };
     while (chunk || sent) {
+      if (chunk && full && budget <= 0) await goOn();
       const now = clock.now();
       const nextAsked = chunk && full && !stop() ? take() : 0;
       const work = newWork();
@@ -1192,6 +1218,7 @@ export function createEngine(options: EngineOptions): Engine {
         }
         sent = null;
         if (current) report(current.actions, await runChunk(tenantId, current.actions, chunkRows(current), owner, chunkSize));
+        if (current && full && budget <= 0) await goOn();
         chunk = current && full ? await claimNext() : null;
         continue;
       }
@@ -1224,6 +1251,7 @@ export function createEngine(options: EngineOptions): Engine {
         chunk = arrived(nextAsked, claimedNext);
       }
     }
+    if (limitError) throw (limitError as { error: unknown }).error;
     return claimed;
   }
 

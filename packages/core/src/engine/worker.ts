@@ -1,7 +1,8 @@
 /**
  * The worker loop: claim due actions from the store (fairly across campaigns), run them with
  * bounded concurrency, sleep until the next poll or wake-up. `tick()` runs one round and is
- * what tests drive with a virtual clock; `start()` loops until `stop()`.
+ * what tests drive with a virtual clock; `start()` loops until `stop()`, and for one tenant
+ * runs rounds back to back in one pipeline.
  */
 import pLimit from 'p-limit';
 import type { ActionRecord, CampaignStore } from '../ports/campaign-store.js';
@@ -18,7 +19,11 @@ export interface WorkerOptions {
   id?: string;
   /** Sends in flight at once. Default 10. */
   concurrency?: number;
-  /** Actions claimed per round and tenant (in chunks; see `chunkSize`). Default 100. */
+  /**
+   * Actions claimed per round and tenant (in chunks; see `chunkSize`). Default 100. A started
+   * worker serving one tenant with one pipeline runs its rounds back to back in that pipeline
+   * while claims come back full (see `onRound`); `tick()` runs one round.
+   */
   batchSize?: number;
   /**
    * Chunks instead of single actions: the worker runs `engine.processDue`, a pipeline in
@@ -47,7 +52,12 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** Sleep between rounds that found nothing. Default 1 s. */
   pollIntervalMs?: number;
-  /** Called after every round. */
+  /**
+   * Called after every round that claimed or finished something: what it claimed, and the
+   * results that became known during it. When rounds run back to back the last chunk of a
+   * round finishes in the next, so its results are counted there (the pipeline's final report
+   * may claim 0).
+   */
   onRound?: (round: { claimed: number; results: Partial<Record<WorkerResult, number>> }) => void;
   /** Where failed rounds and actions are reported. */
   logger?: Logger;
@@ -90,6 +100,8 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const batchTransactions = options.batchTransactions ?? true;
   const settleIntervalMs = options.settleIntervalMs ?? 5_000;
   const settledAt = new Map<string, number>();
+  /** When each tenant's due campaigns were last activated. */
+  const activatedAt = new Map<string, number>();
   /** Tenants whose last round claimed something. */
   const busy = new Set<string>();
   const perCampaignLimit = options.perCampaignLimit ?? Math.max(1, Math.ceil(batchSize / 4));
@@ -113,13 +125,21 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
 
   const tenants = async () => (typeof options.tenants === 'function' ? options.tenants() : options.tenants);
 
-  async function tick(): Promise<number> {
+  /**
+   * One round per tenant. `backToBack` (the loop of `start()`, not a bare `tick()`): a worker
+   * serving one tenant runs its rounds in one pipeline while a claim keeps coming back full,
+   * doing between rounds what the loop would do (report the round, activate due campaigns,
+   * settle on the interval, notice `stop()` or a second tenant), so rounds do not each end
+   * with a turn that only records outcomes and begin with a claim of their own.
+   */
+  async function tick(backToBack = false): Promise<number> {
     let processed = 0;
-    for (const tenantId of await tenants()) {
+    const list = await tenants();
+    for (const tenantId of list) {
+      activatedAt.set(tenantId, engine.clock.now());
       await engine.activateDueCampaigns(tenantId);
       const claim = (n: number): Promise<ActionRecord[]> =>
         options.store.transaction(tenantId, (tx) => tx.claimDueActions({ now: engine.clock.now(), limit: n, owner: id, leaseMs, perCampaignLimit }));
-      const results: Partial<Record<WorkerResult, number>> = {};
       const count = (r: WorkerResult) => {
         results[r] = (results[r] ?? 0) + 1;
         stats[r] = (stats[r] ?? 0) + 1;
@@ -134,6 +154,9 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
           }
         });
       let claimedCount = 0;
+      /** Of `claimedCount`, what rounds that ran on in the same pipeline claimed and reported. */
+      let carried = 0;
+      let results: Partial<Record<WorkerResult, number>> = {};
       let round: Promise<unknown>;
       if (batchTransactions) {
         // `concurrency / chunkSize` runners (one by default), each a pipeline of chunks
@@ -142,6 +165,27 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
         // `concurrency` sends are in flight. A round ends when `batchSize` actions were
         // claimed or nothing more is due.
         const share = Math.ceil(batchSize / runners);
+        const nextRound = async (): Promise<boolean> => {
+          carried += share;
+          processed += share;
+          busy.add(tenantId);
+          options.onRound?.({ claimed: share, results });
+          results = {};
+          if (stopping) return false;
+          const serving = await tenants();
+          if (serving.length !== 1 || serving[0] !== tenantId) return false;
+          // As often as an idle worker's polls would: each is a query on the pipeline's path.
+          const at = engine.clock.now();
+          if (at - (activatedAt.get(tenantId) ?? at) >= pollIntervalMs) {
+            activatedAt.set(tenantId, at);
+            await engine.activateDueCampaigns(tenantId);
+          }
+          if (at - (settledAt.get(tenantId) ?? at) >= settleIntervalMs) {
+            settledAt.set(tenantId, at);
+            await engine.settleCampaigns(tenantId);
+          }
+          return !stopping;
+        };
         const runner = async () => {
           claimedCount += await engine.processDue(tenantId, id, {
             chunkSize,
@@ -150,6 +194,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
             leaseMs,
             shouldStop: () => stopping,
             onResults: (actions, settled) => tally(actions, settled),
+            ...(backToBack && runners === 1 && list.length === 1 ? { onLimit: nextRound } : {}),
           });
         };
         // Every runner ends before the round does (a failed claim in one must not let the next
@@ -189,8 +234,9 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       if (claimedCount) busy.add(tenantId);
       else busy.delete(tenantId);
       if (!claimedCount) continue;
-      processed += claimedCount;
-      options.onRound?.({ claimed: claimedCount, results });
+      const last = claimedCount - carried;
+      processed += last;
+      if (last || Object.keys(results).length) options.onRound?.({ claimed: last, results });
     }
     return processed;
   }
@@ -199,7 +245,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
     while (!stopping) {
       let n = 0;
       try {
-        n = await tick();
+        n = await tick(true);
       } catch (e) {
         // A lost connection or a store error: report it, wait a poll interval, try again.
         reportError(e, {});
@@ -221,7 +267,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
 
   return {
     id,
-    tick,
+    tick: () => tick(),
     get stats() {
       return stats;
     },
