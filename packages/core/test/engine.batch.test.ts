@@ -107,6 +107,17 @@ async function started(h: ReturnType<typeof setup>, n: number) {
   await h.engine.startCampaign(null, 't1', 'c', { audience: contacts(n) });
 }
 
+/** At each send, how many messages the store holds as `sending` (the one being sent among them). */
+function sendingAtEachSend(h: ReturnType<typeof setup>): number[] {
+  const counts: number[] = [];
+  const send = h.transport.send.bind(h.transport);
+  h.transport.send = async (m) => {
+    counts.push(h.dump().outbox.filter((o) => o.status === 'sending').length);
+    return send(m);
+  };
+  return counts;
+}
+
 describe('engine: batched rounds', () => {
   it('a round of 60 sends at concurrency 8 commits one transaction per chunk of 8 (outcomes, decision, next claim) instead of 2 per send', async () => {
     const batched = setup();
@@ -173,12 +184,7 @@ describe('engine: batched rounds', () => {
     await started(h, 60);
     // At each send, what the store holds as sending: the pipeline commits the next chunk's
     // intents in the same transaction as the previous chunk's outcomes, never before them.
-    const sendingAtSend: number[] = [];
-    const send = h.transport.send.bind(h.transport);
-    h.transport.send = async (m) => {
-      sendingAtSend.push(h.dump().outbox.filter((o) => o.status === 'sending').length);
-      return send(m);
-    };
+    const sendingAtSend = sendingAtEachSend(h);
     const claimed = await h.engine.processDue('t1', 'w1', { chunkSize: 8 });
     expect(claimed).toBe(60);
     expect(h.transport.sent).toHaveLength(60);
@@ -237,12 +243,7 @@ describe('engine: batched rounds', () => {
 
     const onward = setup();
     await started(onward, 60);
-    const sendingAtSend: number[] = [];
-    const send = onward.transport.send.bind(onward.transport);
-    onward.transport.send = async (m) => {
-      sendingAtSend.push(onward.dump().outbox.filter((o) => o.status === 'sending').length);
-      return send(m);
-    };
+    const sendingAtSend = sendingAtEachSend(onward);
     // At each boundary: how many of the round's sends had gone out, and what the store held as sending.
     const atLimit: Array<{ sent: number; sending: number }> = [];
     before = onward.transactions;
