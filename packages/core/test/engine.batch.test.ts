@@ -230,6 +230,19 @@ describe('engine: batched rounds', () => {
     expect(actions.filter((a) => a.status === 'pending')).toHaveLength(60 - claimed);
   });
 
+  it('a per-campaign share smaller than the chunk: every claim of a lone campaign is capped, and the pipeline still runs until nothing is due', async () => {
+    const h = setup();
+    await started(h, 30);
+    const sizes: number[] = [];
+    const claimed = await h.engine.processDue('t1', 'w1', { chunkSize: 8, perCampaignLimit: 4, onResults: (actions) => void sizes.push(actions.length) });
+    // Chunks of the share (4): a claim that gets as many as the share may have left more due.
+    expect(claimed).toBe(30);
+    expect(sizes).toEqual([4, 4, 4, 4, 4, 4, 4, 2]);
+    expect(h.transport.sent).toHaveLength(30);
+    expect(h.dump().actions.filter((a) => a.status !== 'done')).toEqual([]);
+    expectNoKeySentTwice({ dump: h.dump, transport: h.transport });
+  });
+
   it('onLimit runs the next limit in the same pipeline: each boundary saves a record-only turn and a claim of its own', async () => {
     // Rounds of 16 apart: each ends with a turn that only records outcomes and the next
     // begins with a claim of its own.

@@ -1134,12 +1134,17 @@ export function createEngine(options: EngineOptions): Engine {
       budget -= n;
       return n;
     };
-    /** Accounts for a claim of `asked` actions; returns the chunk, or null when it is empty. `full` says more may be due. */
+    /**
+     * Accounts for a claim of `asked` actions; returns the chunk, or null when it is empty.
+     * `full` says more may be due: the claim got all it asked for, or as many as one campaign's
+     * share (a share smaller than the chunk caps every claim of a lone campaign).
+     */
     let full = false;
     const arrived = (asked: number, chunk: ClaimedChunk): ClaimedChunk | null => {
       budget += asked - chunk.actions.length;
       claimed += chunk.actions.length;
-      full = chunk.actions.length === asked;
+      const n = chunk.actions.length;
+      full = n > 0 && (n === asked || (opts.perCampaignLimit !== undefined && n >= opts.perCampaignLimit));
       return chunk.actions.length ? chunk : null;
     };
     const report = (actions: readonly ActionRecord[], results: Array<PromiseSettledResult<ProcessResult>>) => opts.onResults?.(actions, results);
