@@ -1141,11 +1141,11 @@ export function createEngine(options: EngineOptions): Engine {
      */
     let full = false;
     const arrived = (asked: number, chunk: ClaimedChunk): ClaimedChunk | null => {
-      budget += asked - chunk.actions.length;
-      claimed += chunk.actions.length;
       const n = chunk.actions.length;
+      budget += asked - n;
+      claimed += n;
       full = n > 0 && (n === asked || (opts.perCampaignLimit !== undefined && n >= opts.perCampaignLimit));
-      return chunk.actions.length ? chunk : null;
+      return n ? chunk : null;
     };
     const report = (actions: readonly ActionRecord[], results: Array<PromiseSettledResult<ProcessResult>>) => opts.onResults?.(actions, results);
     /**

@@ -102,6 +102,16 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
   const settledAt = new Map<string, number>();
   /** When each tenant's due campaigns were last activated. */
   const activatedAt = new Map<string, number>();
+  /**
+   * Whether `intervalMs` has passed since `at`'s last stamp for the tenant (the first call
+   * stamps it and says no); a yes stamps it again.
+   */
+  const intervalPassed = (stamps: Map<string, number>, tenantId: string, intervalMs: number, at: number): boolean => {
+    if (!stamps.has(tenantId)) stamps.set(tenantId, at);
+    if (at - stamps.get(tenantId)! < intervalMs) return false;
+    stamps.set(tenantId, at);
+    return true;
+  };
   /** Tenants whose last round claimed something. */
   const busy = new Set<string>();
   const perCampaignLimit = options.perCampaignLimit ?? Math.max(1, Math.ceil(batchSize / 4));
@@ -176,14 +186,8 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
           if (serving.length !== 1 || serving[0] !== tenantId) return false;
           // As often as an idle worker's polls would: each is a query on the pipeline's path.
           const at = engine.clock.now();
-          if (at - (activatedAt.get(tenantId) ?? at) >= pollIntervalMs) {
-            activatedAt.set(tenantId, at);
-            await engine.activateDueCampaigns(tenantId);
-          }
-          if (at - (settledAt.get(tenantId) ?? at) >= settleIntervalMs) {
-            settledAt.set(tenantId, at);
-            await engine.settleCampaigns(tenantId);
-          }
+          if (intervalPassed(activatedAt, tenantId, pollIntervalMs, at)) await engine.activateDueCampaigns(tenantId);
+          if (intervalPassed(settledAt, tenantId, settleIntervalMs, at)) await engine.settleCampaigns(tenantId);
           return !stopping;
         };
         const runner = async () => {
@@ -226,8 +230,7 @@ export function createWorker(engine: Engine, options: WorkerOptions): Worker {
       // settleIntervalMs.
       const now = engine.clock.now();
       const drained = !claimedCount && busy.has(tenantId);
-      if (!settledAt.has(tenantId)) settledAt.set(tenantId, now);
-      if (drained || now - settledAt.get(tenantId)! >= settleIntervalMs) {
+      if (intervalPassed(settledAt, tenantId, settleIntervalMs, now) || drained) {
         settledAt.set(tenantId, now);
         await engine.settleCampaigns(tenantId);
       }
