@@ -8,6 +8,7 @@ import batchedWrites from '../migrations/000003_batched_writes.sql?raw';
 import lookupIndexes from '../migrations/000004_lookup_indexes.sql?raw';
 import claimInTurns from '../migrations/000005_claim_in_turns.sql?raw';
 import claimFewerLocks from '../migrations/000006_claim_fewer_locks.sql?raw';
+import providerIdLookup from '../migrations/000007_provider_id_lookup.sql?raw';
 import rowLevelSecurity from '../migrations/optional/row_level_security.sql?raw';
 import { guardClient, quoteSchema, toPool, type PgDatabase } from './postgres-pool.js';
 
@@ -26,6 +27,7 @@ export const migrations: readonly Migration[] = [
   { id: 4, name: '000004_lookup_indexes', sql: lookupIndexes },
   { id: 5, name: '000005_claim_in_turns', sql: claimInTurns },
   { id: 6, name: '000006_claim_fewer_locks', sql: claimFewerLocks },
+  { id: 7, name: '000007_provider_id_lookup', sql: providerIdLookup },
 ];
 
 /** The optional row-level-security migration, recorded under this id when applied. */

@@ -649,8 +649,15 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       },
       async insertOutbound(m) {
         const r = await write(
-          `insert into ${s}.outbound_messages (tenant_id, key, campaign_id, contact_id, enrollment_id, node_id, channel, recipient, subject, body, status, provider_message_id, failure_reason, attempts, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) on conflict do nothing returning 1`,
+          // A provider id known already is recorded for webhooks to find the message by (000007).
+          `with i as (
+             insert into ${s}.outbound_messages (tenant_id, key, campaign_id, contact_id, enrollment_id, node_id, channel, recipient, subject, body, status, provider_message_id, failure_reason, attempts, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) on conflict do nothing returning key, provider_message_id
+           ), ids as (
+             insert into ${s}.outbound_provider_ids (provider_message_id, tenant_id, message_key)
+             select i.provider_message_id, $1, i.key from i where i.provider_message_id is not null on conflict do nothing
+           )
+           select 1 from i`,
           [m.key, m.campaignId, m.contactId, m.enrollmentId, m.nodeId, m.channel, m.to, m.subject ?? null, m.body, m.status, m.providerMessageId, m.failureReason, m.attempts, m.createdAt, m.updatedAt],
         );
         return r.rows.length > 0;
@@ -669,8 +676,17 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         pending.outboundUpdates.set(key, { ...pending.outboundUpdates.get(key), ...fields });
       },
       getOutbound: (key) => one(`select * from ${s}.outbound_messages where tenant_id = $1 and key = $2`, [key], toOutbound),
+      // The provider id's rows (000007), each message probed by key and checked: a message whose
+      // id changed since keeps its old row there.
       findOutboundByProviderId: (id) =>
-        one(`select * from ${s}.outbound_messages where tenant_id = $1 and provider_message_id = $2 order by updated_at desc, key limit 1`, [id], toOutbound),
+        one(
+          `select o.* from ${s}.outbound_provider_ids p
+           cross join lateral (select y.* from ${s}.outbound_messages y where y.tenant_id = p.tenant_id and y.key = p.message_key offset 0) o
+           where p.provider_message_id = $2 and p.tenant_id = $1 and o.provider_message_id = $2
+           order by o.updated_at desc, o.key limit 1`,
+          [id],
+          toOutbound,
+        ),
       async listOutbound(campaignId, { after, limit }) {
         const r = await read(`select * from ${s}.outbound_messages where tenant_id = $1 and campaign_id = $2 and ($3::text is null or key > $3) order by key limit $4`, [
           campaignId,

@@ -7,7 +7,7 @@
 import { createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate, quoteSchema } from '../src/index.js';
+import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate, migrations, quoteSchema, renderMigration, ROW_LEVEL_SECURITY_ID } from '../src/index.js';
 import { DATABASE_URL, freshDatabase, freshSchema, hasDatabase, until } from './helpers.js';
 
 const NASTY_ID = `Robert'); DROP TABLE contact_campaigns;-- "x" $1 \\ 😀`;
@@ -45,7 +45,7 @@ describe.skipIf(!hasDatabase)('postgres', () => {
       const results = await Promise.all(pools.map((p) => migrate(p, { schema })));
       // Exactly one caller applied the migrations; the others waited on the lock and found them done.
       expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups', '000003_batched_writes', '000004_lookup_indexes', '000005_claim_in_turns', '000006_claim_fewer_locks']);
+      expect(results.flatMap((r) => r.applied)).toEqual(['000001_init', '000002_wakeups', '000003_batched_writes', '000004_lookup_indexes', '000005_claim_in_turns', '000006_claim_fewer_locks', '000007_provider_id_lookup']);
       expect((await migrate(pools[0]!, { schema })).applied).toEqual([]);
       const recorded = await pools[0]!.query(`select id, name from "${schema}".migrations order by id`);
       expect(recorded.rows).toEqual([
@@ -55,6 +55,7 @@ describe.skipIf(!hasDatabase)('postgres', () => {
         { id: 4, name: '000004_lookup_indexes' },
         { id: 5, name: '000005_claim_in_turns' },
         { id: 6, name: '000006_claim_fewer_locks' },
+        { id: 7, name: '000007_provider_id_lookup' },
       ]);
     } finally {
       await pools[0]!.query(`drop schema if exists "${schema}" cascade`);
@@ -246,6 +247,77 @@ describe.skipIf(!hasDatabase)('round trips and plans', () => {
     }
   });
 
+  it('000007 moves provider ids to their own table on a schema that has messages and row-level security', async () => {
+    // A schema as migrate left it before 000007, row-level security included.
+    const schema = freshSchema('upgrade7');
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+    const s = quoteSchema(schema);
+    try {
+      await pool.query(`create schema ${s}`);
+      await pool.query(`create table ${s}.migrations (id integer primary key, name text not null, applied_at bigint not null)`);
+      for (const m of migrations.filter((x) => x.id <= 6)) {
+        await pool.query(renderMigration(m.sql, schema));
+        await pool.query(`insert into ${s}.migrations values ($1, $2, 0)`, [m.id, m.name]);
+      }
+      await pool.query(`alter table ${s}.outbound_messages enable row level security; alter table ${s}.outbound_messages force row level security`);
+      await pool.query(`insert into ${s}.migrations values ($1, 'row_level_security', 0)`, [ROW_LEVEL_SECURITY_ID]);
+      const message = (tenant: string, key: string, providerId: string | null) =>
+        pool.query(
+          `insert into ${s}.outbound_messages (tenant_id, key, campaign_id, contact_id, enrollment_id, node_id, channel, recipient, body, status, provider_message_id, attempts, created_at, updated_at)
+           values ($1, $2, 'c', 'p', 'e', 'n', 'sms', '+1555', 'hi', 'sent', $3, 1, 0, 0)`,
+          [tenant, key, providerId],
+        );
+      await message('A', 'k1', 'pm-1');
+      await message('B', 'k1', 'pm-1');
+      await message('A', 'k2', null);
+
+      expect((await migrate(pool, { schema, rowLevelSecurity: true })).applied).toEqual(['000007_provider_id_lookup']);
+      const store = createPostgresStore({ pool, schema });
+      expect(await store.transaction('A', (tx) => tx.findOutboundByProviderId('pm-1'))).toMatchObject({ tenantId: 'A', key: 'k1' });
+      expect(await store.transaction('B', (tx) => tx.findOutboundByProviderId('pm-1'))).toMatchObject({ tenantId: 'B', key: 'k1' });
+      expect(await store.transaction('C', (tx) => tx.findOutboundByProviderId('pm-1'))).toBeNull();
+      // The new table is under the same policy as the rest; the old index is gone.
+      const rls = await pool.query(`select c.relrowsecurity and c.relforcerowsecurity as on, (select count(*)::int from pg_policies p where p.schemaname = $1 and p.tablename = c.relname) as policies from pg_class c where c.oid = $2::regclass`, [schema, `${s}.outbound_provider_ids`]);
+      expect(rls.rows).toEqual([{ on: true, policies: 1 }]);
+      expect((await pool.query(`select indexname from pg_indexes where schemaname = $1 and tablename = 'outbound_messages' and indexdef like '%provider_message_id%'`, [schema])).rows).toEqual([]);
+    } finally {
+      await pool.query(`drop schema if exists ${s} cascade`);
+      await pool.end();
+    }
+  });
+
+  it("a send's outcome updates its outbox row in place (HOT): no outbox index holds a column the outcome sets", async () => {
+    const fresh = await freshDatabase('hot', { max: 1 });
+    try {
+      const outcomeColumns = ['status', 'provider_message_id', 'failure_reason', 'attempts', 'updated_at'];
+      const indexed = await fresh.pool.query(
+        `select i.indexrelid::regclass::text as name, pg_get_indexdef(i.indexrelid) as def from pg_index i where i.indrelid = $1::regclass`,
+        [`${quoteSchema(fresh.schema)}.outbound_messages`],
+      );
+      for (const { name, def } of indexed.rows as Array<{ name: string; def: string }>) for (const col of outcomeColumns) expect(def, name).not.toMatch(new RegExp(`\\b${col}\\b`));
+      // And in fact: 300 sends, their outcomes recorded by the pipeline.
+      const store = createPostgresStore({ pool: fresh.pool, schema: fresh.schema });
+      const engine = createEngine({ store, transports: createFakeTransport(), rateLimits: {} });
+      await engine.createCampaign(null, 'h', { id: 'c', plan: smsPlan() });
+      await engine.startCampaign(null, 'h', 'c', { audience: Array.from({ length: 300 }, (_, i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555${String(i).padStart(7, '0')}` } })) });
+      let claimed = 0;
+      do claimed = await engine.processDue('h', 'w', { chunkSize: 10 });
+      while (claimed > 0);
+      await fresh.pool.query('select pg_stat_force_next_flush()');
+      await fresh.pool.query('select 1');
+      const r = await fresh.pool.query(`select n_tup_upd::int as upd, n_tup_hot_upd::int as hot from pg_stat_user_tables where schemaname = $1 and relname = 'outbound_messages'`, [fresh.schema]);
+      const { upd, hot } = r.rows[0] as { upd: number; hot: number };
+      console.log(`outbox updates: ${upd}, of them HOT: ${hot}`);
+      expect(upd).toBeGreaterThanOrEqual(300);
+      expect(hot / upd).toBeGreaterThanOrEqual(0.9);
+      // Every message is found by the provider id its outcome set.
+      const sample = (await fresh.pool.query(`select key, provider_message_id from "${fresh.schema}".outbound_messages order by key limit 3`)).rows as Array<{ key: string; provider_message_id: string }>;
+      for (const m of sample) expect((await store.transaction('h', (tx) => tx.findOutboundByProviderId(m.provider_message_id)))?.key).toBe(m.key);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('looks rows up by primary key even on tables never analyzed: no key lookup goes through a secondary index', async () => {
     // A fresh schema filled in one go is the worst case: without statistics the planner takes
     // any index that starts with tenant_id for "tenant_id = $1 and key = $2" and scans all of
@@ -318,24 +390,28 @@ describe.skipIf(!hasDatabase)('row-level security', () => {
   it('migrate records the optional migration and applies it only once', async () => {
     expect((await migrate(db.pool, { schema: db.schema, rowLevelSecurity: true })).applied).toEqual([]);
     const r = await db.pool.query(`select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relrowsecurity and c.relforcerowsecurity order by relname`, [db.schema]);
-    expect(r.rows.map((x) => x.relname)).toEqual(['campaign_analytics', 'campaign_transitions', 'campaigns', 'contact_campaigns', 'message_events', 'outbound_messages', 'plan_versions', 'scheduled_actions', 'suppressions']);
+    expect(r.rows.map((x) => x.relname)).toEqual(['campaign_analytics', 'campaign_transitions', 'campaigns', 'contact_campaigns', 'message_events', 'outbound_messages', 'outbound_provider_ids', 'plan_versions', 'scheduled_actions', 'suppressions']);
   });
 
   it('the store works under RLS, and a raw query without the tenant set sees and changes nothing', async () => {
     const store = createPostgresStore({ pool: appPool, schema: db.schema });
     const clock = createVirtualClock('2026-03-02T18:00:00Z');
-    const engine = createEngine({ store, transports: createFakeTransport(), clock, rateLimits: {} });
+    // Both tenants' messages come back with the same provider id.
+    const transport = { name: 'same-id', channels: ['sms' as const], send: async () => ({ providerMessageId: 'pm-same' }) };
+    const engine = createEngine({ store, transports: transport, clock, rateLimits: {} });
     for (const t of ['A', 'B']) {
       await engine.createCampaign(null, t, { id: 'same-id', plan: smsPlan(`plan of ${t}`) });
       await engine.startCampaign(null, t, 'same-id', { audience: [{ id: 'p1', attributes: { name: t }, address: { phone: '+1555' } }] });
+      expect(await engine.processDue(t, 'w')).toBe(1);
     }
+    expect((await db.pool.query(`select tenant_id from "${db.schema}".outbound_provider_ids where provider_message_id = 'pm-same' order by tenant_id`)).rows).toEqual([{ tenant_id: 'A' }, { tenant_id: 'B' }]);
     // The rows exist (seen by the superuser, who bypasses RLS)...
     expect((await db.pool.query(`select tenant_id from "${db.schema}".campaigns order by tenant_id`)).rows).toEqual([{ tenant_id: 'A' }, { tenant_id: 'B' }]);
     const c = await appPool.connect();
     try {
       expect((await c.query('select current_user as u')).rows[0].u).toBe(role);
       // ...but the application role without a tenant sees none of them and changes none.
-      for (const table of ['campaigns', 'contact_campaigns', 'scheduled_actions', 'plan_versions', 'campaign_analytics', 'campaign_transitions'])
+      for (const table of ['campaigns', 'contact_campaigns', 'scheduled_actions', 'plan_versions', 'campaign_analytics', 'campaign_transitions', 'outbound_messages', 'outbound_provider_ids'])
         expect((await c.query(`select count(*)::int as n from "${db.schema}".${table}`)).rows[0].n, table).toBe(0);
       expect((await c.query(`update "${db.schema}".campaigns set name = 'hijacked'`)).rowCount).toBe(0);
       expect((await c.query(`delete from "${db.schema}".scheduled_actions`)).rowCount).toBe(0);
@@ -343,6 +419,7 @@ describe.skipIf(!hasDatabase)('row-level security', () => {
       await c.query('begin');
       await c.query(`select set_config('dripline.tenant_id', 'A', true)`);
       expect((await c.query(`select tenant_id, name from "${db.schema}".campaigns`)).rows).toEqual([{ tenant_id: 'A', name: 'plan of A' }]);
+      expect((await c.query(`select tenant_id from "${db.schema}".outbound_provider_ids`)).rows).toEqual([{ tenant_id: 'A' }]);
       await expect(
         c.query(`insert into "${db.schema}".suppressions (tenant_id, address, channel, reason, at) values ('B', 'x', '*', 'r', 0)`),
       ).rejects.toThrow(/row-level security/);
@@ -355,6 +432,8 @@ describe.skipIf(!hasDatabase)('row-level security', () => {
     // Through the store, each tenant sees exactly its own campaign.
     expect((await store.transaction('A', (tx) => tx.listCampaigns())).map((x) => [x.tenantId, x.name])).toEqual([['A', 'plan of A']]);
     expect((await store.transaction('B', (tx) => tx.getCampaign('same-id')))?.name).toBe('plan of B');
+    // A webhook's lookup by provider id finds the message of its own tenant only.
+    for (const t of ['A', 'B']) expect(await store.transaction(t, (tx) => tx.findOutboundByProviderId('pm-same'))).toMatchObject({ tenantId: t, body: expect.stringContaining(`Hi ${t},`) });
     // A tenant id with quotes and backslashes reaches set_config verbatim (the policy's
     // WITH CHECK refuses the insert otherwise) and is stored verbatim.
     const evil = `O'Brien\\'; select set_config('dripline.tenant_id', 'A', false); --`;

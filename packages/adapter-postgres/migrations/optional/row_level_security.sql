@@ -61,3 +61,9 @@ alter table :schema.suppressions force row level security;
 create policy tenant_isolation on :schema.suppressions
   using (tenant_id = current_setting('dripline.tenant_id', true))
   with check (tenant_id = current_setting('dripline.tenant_id', true));
+
+alter table :schema.outbound_provider_ids enable row level security;
+alter table :schema.outbound_provider_ids force row level security;
+create policy tenant_isolation on :schema.outbound_provider_ids
+  using (tenant_id = current_setting('dripline.tenant_id', true))
+  with check (tenant_id = current_setting('dripline.tenant_id', true));
