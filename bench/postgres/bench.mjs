@@ -12,7 +12,8 @@
  *
  * Prints a human line and a `RESULT {json}` line per measurement.
  * Env: DATABASE_URL (default the local server), BENCH_N (items per run, default 4000),
- * BENCH_WORKERS (default 1,2,4; `0` runs the lateness measurement only).
+ * BENCH_WORKERS (default 1,2,4; `0` runs the lateness measurement only), BENCH_CONCURRENCY (each
+ * worker process's concurrency, for both systems; default 10).
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +28,7 @@ import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Number(process.env.BENCH_N ?? 4000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const WORKERS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number).filter((k) => k > 0);
 const stamp = `${Date.now().toString(36)}`;
 const schema = `dripline_bench_${stamp}`;
@@ -197,8 +199,8 @@ try {
     const g = await graphile(k, utils);
     report(
       'postgres-throughput',
-      `workers=${k}: dripline ${d.rate} plan steps/s (${N} one-SMS enrollments in ${d.ms} ms: claim, no-op send, step, outbox, audit; machine CPU ${d.cpuMsPerItem} ms/step) | graphile-worker 0.17.3 ${g.rate} no-op jobs/s (${N} in ${g.ms} ms; ${g.cpuMsPerItem} ms/job) | ratio ${(d.rate / g.rate).toFixed(2)} (goal ≥ 1)`,
-      { workers: k, items: N, driplineStepsPerSec: d.rate, driplineMs: d.ms, driplineCpuMsPerStep: d.cpuMsPerItem, graphileJobsPerSec: g.rate, graphileMs: g.ms, graphileCpuMsPerJob: g.cpuMsPerItem, ratio: +(d.rate / g.rate).toFixed(3), workerKind: 'processes', perWorkerConcurrency: 10 },
+      `workers=${k}${CONCURRENCY === 10 ? '' : ` (concurrency ${CONCURRENCY} each)`}: dripline ${d.rate} plan steps/s (${N} one-SMS enrollments in ${d.ms} ms: claim, no-op send, step, outbox, audit; machine CPU ${d.cpuMsPerItem} ms/step) | graphile-worker 0.17.3 ${g.rate} no-op jobs/s (${N} in ${g.ms} ms; ${g.cpuMsPerItem} ms/job) | ratio ${(d.rate / g.rate).toFixed(2)} (goal ≥ 1)`,
+      { workers: k, items: N, driplineStepsPerSec: d.rate, driplineMs: d.ms, driplineCpuMsPerStep: d.cpuMsPerItem, graphileJobsPerSec: g.rate, graphileMs: g.ms, graphileCpuMsPerJob: g.cpuMsPerItem, ratio: +(d.rate / g.rate).toFixed(3), workerKind: 'processes', perWorkerConcurrency: CONCURRENCY },
     );
   }
   await utils.release();

@@ -6,6 +6,8 @@ import pg from 'pg';
 
 const [mode, databaseUrl, schema, tenant] = process.argv.slice(2);
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 12 });
+// Both systems get the same concurrency: transport calls in flight for dripline, jobs for graphile-worker.
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 10);
 pool.on('error', () => undefined);
 
 if (mode === 'dripline') {
@@ -16,7 +18,7 @@ if (mode === 'dripline') {
   let n = 0;
   const transport = { name: 'noop', channels: ['sms', 'email', 'whatsapp'], send: async () => ({ providerMessageId: `noop-${process.pid}-${++n}` }) };
   const engine = createEngine({ store, transports: transport, rateLimits: {} });
-  const worker = createWorker(engine, { store, tenants: [tenant], batchSize: Number(process.env.BENCH_BATCH ?? 100), concurrency: 10, pollIntervalMs: 20, ...(process.env.BENCH_CHUNK ? { chunkSize: Number(process.env.BENCH_CHUNK) } : {}) });
+  const worker = createWorker(engine, { store, tenants: [tenant], batchSize: Number(process.env.BENCH_BATCH ?? 100), concurrency, pollIntervalMs: 20, ...(process.env.BENCH_CHUNK ? { chunkSize: Number(process.env.BENCH_CHUNK) } : {}) });
   const loop = worker.start();
   process.on('message', async (m) => {
     if (m === 'stop') {
@@ -31,7 +33,7 @@ if (mode === 'dripline') {
   const { run, Logger } = await import('graphile-worker');
   // Silent, as dripline's workers are: logging every job would measure the terminal.
   const logger = new Logger(() => () => {});
-  const runner = await run({ pgPool: pool, schema, concurrency: 10, pollInterval: 20, noHandleSignals: true, taskList: { noop: async () => {} }, logger });
+  const runner = await run({ pgPool: pool, schema, concurrency, pollInterval: 20, noHandleSignals: true, taskList: { noop: async () => {} }, logger });
   process.on('message', async (m) => {
     if (m === 'stop') {
       await runner.stop();
