@@ -33,11 +33,14 @@ export function seeded(seed: number): () => number {
   };
 }
 
+/** What the afterEach check needs of a harness ({@link expectNoKeySentTwice}). */
+type Checked = Parameters<typeof expectNoKeySentTwice>[0];
+
 /** Every harness created since the last {@link takeHarnesses} call. */
-const created: Array<ReturnType<typeof harness>> = [];
+const created: Checked[] = [];
 
 /** Returns and forgets the harnesses tests created (for an afterEach check). */
-export function takeHarnesses(): Array<ReturnType<typeof harness>> {
+export function takeHarnesses(): Checked[] {
   return created.splice(0);
 }
 

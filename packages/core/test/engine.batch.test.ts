@@ -361,7 +361,13 @@ describe('engine: batched rounds', () => {
     const refused: string[] = [];
     // Every enqueue fails (Redis unreachable): the timeouts the outcomes schedule get no
     // wake-up, which the sweeper would make up for; nothing else may be lost.
-    const queue = { enqueue: async (items: readonly { key: string }[]) => void refused.push(...items.map((i) => i.key)) || Promise.reject(new Error('queue unreachable')), remove: async () => undefined };
+    const queue = {
+      enqueue: async (items: readonly { key: string }[]) => {
+        refused.push(...items.map((i) => i.key));
+        throw new Error('queue unreachable');
+      },
+      remove: async () => undefined,
+    };
     const transport = createFakeTransport();
     const engine = createEngine({ store, queue: queue as never, transports: transport, clock, rateLimits: {} });
     const withTimeout: PlanInput = {
