@@ -1,7 +1,8 @@
 /**
  * The store's one-round-trip commit: a call of `dripline_write` (migration
- * 000003_batched_writes.sql, where the statements and the reasons for their shape are), with
- * everything a transaction buffered. Outside an explicit transaction the call is the whole
+ * 000003_batched_writes.sql, where the statements and the reasons for their shape are; since
+ * 000007_provider_id_lookup.sql it runs that function, renamed, and then records the provider
+ * ids it set), with everything a transaction buffered. Outside an explicit transaction the call is the whole
  * transaction.
  *
  * Parameters: $1 tenant, $2 actions (jsonb), $3 cancels (text[]), $4 finishes (jsonb) and $5
