@@ -46,10 +46,11 @@ begin
 end
 $$;
 
--- dripline_write also records the provider ids its outbox inserts and patches set. 000003's
--- function stays as it is, renamed (its body unchanged, so not copied here); the new
--- dripline_write calls it and then writes the ids, one statement more per call. A patch of a
--- key that has no outbox row still gets an id row: the lookup finds no message for it.
+-- dripline_write also records the provider ids its outbox inserts and patches set, and checks
+-- that no message it inserts as "sending" goes to a suppressed recipient. 000003's function
+-- stays as it is, renamed (its body unchanged, so not copied here); the new dripline_write
+-- calls it, then checks and writes the ids: two statements more per call. A patch of a key
+-- that has no outbox row still gets an id row: the lookup finds no message for it.
 alter function :schema.dripline_write(text, jsonb, text[], jsonb, text[], jsonb, text[], jsonb, text[], jsonb, jsonb, text[], jsonb, jsonb, text[], text[], jsonb)
   rename to dripline_write_000003;
 
@@ -73,9 +74,23 @@ set plan_cache_mode = force_generic_plan
 as $$
 declare
   result json;
+  suppressed text[];
 begin
   result := :schema.dripline_write_000003(p_tenant, p_actions, p_cancels, p_finishes, p_finish_keys, p_leases, p_lease_keys,
     p_enrollments, p_enrollment_ids, p_outbox, p_patches, p_patch_keys, p_audit, p_counters, p_no_orphans, p_read, p_claim);
+  -- A message about to go out ("sending") must not go to a suppressed recipient. The engine
+  -- checked the suppressions it read with the claim, a turn before this commit; a STOP or an
+  -- unsubscribe committed since then fails the whole call here (SQLSTATE DL409, a CONFLICT),
+  -- and the engine decides those actions again, one by one, from fresh reads.
+  if jsonb_array_length(p_outbox) > 0 then
+    select array_agg(r.key order by r.key) into suppressed
+    from jsonb_to_recordset(p_outbox) as r(key text, recipient text, channel text, status text)
+    where r.status = 'sending'
+      and exists (select 1 from :schema.suppressions s where s.tenant_id = p_tenant and s.address = r.recipient and s.channel in (r.channel, '*'));
+    if suppressed is not null then
+      perform :schema.dripline_conflict(jsonb_build_object('suppressed', suppressed));
+    end if;
+  end if;
   if jsonb_array_length(p_outbox) > 0 or cardinality(p_patch_keys) > 0 then
     insert into :schema.outbound_provider_ids (provider_message_id, tenant_id, message_key)
     select x.id, p_tenant, x.key from (

@@ -369,6 +369,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     list(what.leases, (k) => `lease on action "${k}" was lost`);
     list(what.outbox, (k) => `message "${k}" is already in the outbox`);
     list(what.orphans, (id) => `provider message "${id}" has orphan events to apply`);
+    list(what.suppressed, (k) => `message "${k}" would go to a recipient suppressed since its rows were read`);
     return new DriplineError('CONFLICT', `${parts.join('; ') || 'a checked write did not apply'}; nothing was written`, { retryable: true, details: what, cause: e });
   };
 

@@ -4,7 +4,7 @@
  * LISTEN/NOTIFY wake-ups that beat the poll interval, round trips per transaction, and key
  * lookups that stay on primary keys without statistics.
  */
-import { createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
+import { claimChunk, createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate, migrations, quoteSchema, renderMigration, ROW_LEVEL_SECURITY_ID } from '../src/index.js';
@@ -245,6 +245,28 @@ describe.skipIf(!hasDatabase)('round trips and plans', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('a suppression committed after a chunk was claimed stops that send: the decision fails at commit and runs again from fresh reads', async () => {
+    const store = createPostgresStore({ pool: db.pool, schema: db.schema });
+    const transport = createFakeTransport();
+    const engine = createEngine({ store, transports: transport, rateLimits: {} });
+    const t = 'late-stop';
+    await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
+    await engine.startCampaign(null, t, 'c', { audience: [0, 1, 2].map((i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555000000${i}` } })) });
+    // The chunk's rows are read with the claim, as the pipeline reads them a turn ahead...
+    const chunk = await claimChunk(store, t, { now: Date.now(), owner: 'w', leaseMs: 60_000, limit: 10 });
+    expect(chunk.actions).toHaveLength(3);
+    expect(chunk.suppressions).toEqual([]);
+    // ...and p1 texts STOP before the chunk is decided.
+    await engine.suppress(t, '+15550000001', null, 'STOP received');
+    const results = await engine.processChunk(t, chunk, 'w');
+    const byContact = Object.fromEntries(chunk.actions.map((a, i) => [a.enrollmentId.split(':')[1], results[i]!.status === 'fulfilled' ? results[i]!.value : 'rejected']));
+    expect(byContact).toEqual({ p0: 'sent', p1: 'failed', p2: 'sent' });
+    expect(transport.sent.map((m) => m.to).sort()).toEqual(['+15550000000', '+15550000002']);
+    const outbox = await db.pool.query(`select recipient, status, failure_reason from "${db.schema}".outbound_messages where tenant_id = $1 order by recipient`, [t]);
+    expect(outbox.rows.map((r) => [r.recipient, r.status])).toEqual([['+15550000000', 'sent'], ['+15550000001', 'failed'], ['+15550000002', 'sent']]);
+    expect(outbox.rows[1].failure_reason).toMatch(/suppressed/);
   });
 
   it('000007 moves provider ids to their own table on a schema that has messages and row-level security', async () => {
