@@ -1,8 +1,9 @@
 /**
  * Postgres-specific behaviour: migrations (idempotent, concurrent, schema names), row-level
  * security, hostile strings end to end through the engine, fencing of a stale worker,
- * LISTEN/NOTIFY wake-ups that beat the poll interval, round trips per transaction, and key
- * lookups that stay on primary keys without statistics.
+ * LISTEN/NOTIFY wake-ups that beat the poll interval, round trips per transaction, key
+ * lookups that stay on primary keys without statistics, HOT outbox updates, 000007's upgrade,
+ * and suppressions checked at commit.
  */
 import { claimChunk, createEngine, createFakeTransport, createVirtualClock, type AudienceContact } from '@dripline/core';
 import pg from 'pg';
