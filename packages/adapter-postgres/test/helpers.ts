@@ -55,3 +55,13 @@ export async function until<T>(what: string, check: () => Promise<T> | T, timeou
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Makes the statistics views (`pg_stat_user_tables`, `pg_stat_user_indexes`) show what this
+ * pool's connection did so far. Use it on a pool of one connection: each backend reports its
+ * own counts, at most once a second unless told to.
+ */
+export async function flushStats(pool: pg.Pool): Promise<void> {
+  await pool.query('select pg_stat_force_next_flush()');
+  await pool.query('select 1');
+}

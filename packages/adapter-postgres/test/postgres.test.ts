@@ -9,7 +9,7 @@ import { claimChunk, createEngine, createFakeTransport, createVirtualClock, type
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresQueue, createPostgresStore, createPostgresWorker, migrate, migrations, quoteSchema, renderMigration, ROW_LEVEL_SECURITY_ID } from '../src/index.js';
-import { DATABASE_URL, freshDatabase, freshSchema, hasDatabase, until } from './helpers.js';
+import { DATABASE_URL, flushStats, freshDatabase, freshSchema, hasDatabase, until } from './helpers.js';
 
 const NASTY_ID = `Robert'); DROP TABLE contact_campaigns;-- "x" $1 \\ 😀`;
 const NASTY_ATTR = `'; DELETE FROM outbound_messages; -- % _ $$dollar$$ \`back\` \\n`;
@@ -22,6 +22,9 @@ const smsPlan = (name = 'SMS') => ({
   startNodeId: 'sms',
   nodes: [{ id: 'sms', action: 'send', channel: 'sms', body: 'Hi {{name}}, code {{code}} for {{contact_id}}', schedule: { delay: 'PT0S' }, transitions: [] }],
 });
+
+/** `n` contacts with distinct phone numbers and the attributes `smsPlan` renders. */
+const smsAudience = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555${String(i).padStart(7, '0')}` } }));
 
 describe('schema names', () => {
   it('accepts plain identifiers and refuses anything that would need escaping', () => {
@@ -322,12 +325,11 @@ describe.skipIf(!hasDatabase)('round trips and plans', () => {
       const store = createPostgresStore({ pool: fresh.pool, schema: fresh.schema });
       const engine = createEngine({ store, transports: createFakeTransport(), rateLimits: {} });
       await engine.createCampaign(null, 'h', { id: 'c', plan: smsPlan() });
-      await engine.startCampaign(null, 'h', 'c', { audience: Array.from({ length: 300 }, (_, i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555${String(i).padStart(7, '0')}` } })) });
+      await engine.startCampaign(null, 'h', 'c', { audience: smsAudience(300) });
       let claimed = 0;
       do claimed = await engine.processDue('h', 'w', { chunkSize: 10 });
       while (claimed > 0);
-      await fresh.pool.query('select pg_stat_force_next_flush()');
-      await fresh.pool.query('select 1');
+      await flushStats(fresh.pool);
       const r = await fresh.pool.query(`select n_tup_upd::int as upd, n_tup_hot_upd::int as hot from pg_stat_user_tables where schemaname = $1 and relname = 'outbound_messages'`, [fresh.schema]);
       const { upd, hot } = r.rows[0] as { upd: number; hot: number };
       console.log(`outbox updates: ${upd}, of them HOT: ${hot}`);
@@ -351,14 +353,12 @@ describe.skipIf(!hasDatabase)('round trips and plans', () => {
       const engine = createEngine({ store, transports: createFakeTransport(), rateLimits: {} });
       const t = 'plans';
       await engine.createCampaign(null, t, { id: 'c', plan: smsPlan() });
-      const audience = Array.from({ length: 600 }, (_, i) => ({ id: `p${i}`, attributes: { name: 'P', code: '1' }, address: { phone: `+1555${String(i).padStart(7, '0')}` } }));
-      await engine.startCampaign(null, t, 'c', { audience });
+      await engine.startCampaign(null, t, 'c', { audience: smsAudience(600) });
       const never = await fresh.pool.query(`select count(*)::int as n from pg_stat_user_tables where schemaname = $1 and coalesce(last_analyze, last_autoanalyze) is not null`, [fresh.schema]);
       expect(never.rows[0].n).toBe(0);
       // Index statistics so far (the enrolment), flushed by this one connection.
       const scans = async () => {
-        await fresh.pool.query('select pg_stat_force_next_flush()');
-        await fresh.pool.query('select 1');
+        await flushStats(fresh.pool);
         const r = await fresh.pool.query(`select indexrelname as name, idx_scan::int as n from pg_stat_user_indexes where schemaname = $1`, [fresh.schema]);
         return Object.fromEntries(r.rows.map((x) => [x.name as string, x.n as number]));
       };
